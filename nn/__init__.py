@@ -1,0 +1,48 @@
+"""nn: a small neural-network library with hand-written backward passes (no autograd).
+
+Runs on NumPy or CuPy through an explicit :class:`~nn.backend.Backend`. See
+docs/backprop.md for the derivation of every backward pass.
+"""
+
+from .backend import Backend, BackendUnavailable, available_backends, get_backend
+from .layers import (
+    Dropout,
+    Gaussian,
+    Join,
+    Layer,
+    Linear,
+    Maxout,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Uniform,
+)
+from .losses import bce_with_logits, discriminator_loss, gan_value, generator_loss, mse
+from .optim import SGD, Constant, ExponentialDecay, LinearRamp, clip_column_norms
+
+__all__ = [
+    "Backend",
+    "BackendUnavailable",
+    "available_backends",
+    "get_backend",
+    "Layer",
+    "Linear",
+    "ReLU",
+    "Sigmoid",
+    "Maxout",
+    "Dropout",
+    "Sequential",
+    "Join",
+    "Uniform",
+    "Gaussian",
+    "bce_with_logits",
+    "gan_value",
+    "discriminator_loss",
+    "generator_loss",
+    "mse",
+    "SGD",
+    "Constant",
+    "ExponentialDecay",
+    "LinearRamp",
+    "clip_column_norms",
+]

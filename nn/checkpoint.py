@@ -1,0 +1,110 @@
+"""Save and load parameters and optimiser state in one ``.npz`` file, written atomically.
+
+A checkpoint holds named groups (``{"generator": G, "g_opt": opt, ...}``); each group is
+anything with ``state_dict()`` / ``load_state_dict()`` (layers, SGD) or a plain dict of
+arrays and numbers. Keys in the file are ``"<group>/<key>"``; an optional JSON-able
+``meta`` dict is stored beside them.
+
+Atomic: the file is written under a temporary name in the same directory, flushed to
+disk, and renamed over the target, so a crash leaves either the old checkpoint or the
+new one, never a torn file. This is plain file I/O, so it uses NumPy directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy
+
+__all__ = ["save", "load", "CheckpointError"]
+
+_META_KEY = "__meta__"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, unreadable, or does not fit the model."""
+
+
+def _host(value):
+    if hasattr(value, "get") and type(value).__module__.startswith("cupy"):
+        return value.get()
+    return numpy.asarray(value)
+
+
+def save(path, groups: dict, meta: dict | None = None) -> Path:
+    """Write ``groups`` (name -> object with state_dict, or dict) to ``path`` atomically."""
+    path = Path(path)
+    arrays = {}
+    for group, obj in groups.items():
+        if "/" in group:
+            raise ValueError(f"checkpoint group names may not contain '/': {group!r}")
+        state = obj.state_dict() if hasattr(obj, "state_dict") else obj
+        for key, value in state.items():
+            arrays[f"{group}/{key}"] = _host(value)
+    if meta is not None:
+        arrays[_META_KEY] = numpy.array(json.dumps(meta))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            numpy.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # some platforms cannot open directories
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load(path, groups: dict | None = None):
+    """Read a checkpoint.
+
+    If ``groups`` is given (name -> object with load_state_dict), their state is restored
+    in place. Returns ``(state, meta)``: state maps group -> {key: numpy array}.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        with numpy.load(path, allow_pickle=False) as data:
+            raw = {k: data[k] for k in data.files}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise CheckpointError(
+            f"checkpoint {path} is not a readable .npz file ({exc}); it may be truncated. "
+            "Delete it or point to another checkpoint."
+        ) from None
+    meta = json.loads(str(raw.pop(_META_KEY))) if _META_KEY in raw else None
+    state: dict = {}
+    for name, value in raw.items():
+        group, _, key = name.partition("/")
+        state.setdefault(group, {})[key] = value
+    for group, obj in (groups or {}).items():
+        if group not in state:
+            raise CheckpointError(
+                f"checkpoint {path} has no group {group!r} (it has {sorted(state)})"
+            )
+        try:
+            obj.load_state_dict(state[group])
+        except ValueError as exc:
+            raise CheckpointError(f"checkpoint {path}, group {group!r}: {exc}") from None
+    return state, meta

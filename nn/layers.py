@@ -1,0 +1,397 @@
+"""Layers with hand-written backward passes.
+
+The protocol is small:
+
+* ``forward(x, train=True) -> (y, cache)``: the output and whatever backward needs.
+  Nothing per-batch is stored on the layer, so one network can run forward on a real
+  batch and on a generated batch before either backward.
+* ``backward(dy, cache, *, param_grads=True, input_grad=True) -> dx``: given dL/dy,
+  *adds* dL/dparams into ``self.grads`` (gradients accumulate until ``zero_grads()``)
+  and returns dL/dx. ``param_grads=False`` leaves ``self.grads`` untouched (the
+  generator's step backpropagates through the discriminator that way);
+  ``input_grad=False`` skips dL/dx and returns None (the first layer of a network).
+* ``params`` and ``grads``: two dicts with the same keys. Composite layers expose their
+  children's arrays under dotted keys (``"0.W"``, ``"x.1.b"``); the arrays are shared,
+  so an optimiser that updates ``params`` in place updates the layers.
+
+Shapes: activations are ``(batch, features)``; a Linear weight is ``(in, out)``.
+Each class docstring states the derivative that its backward implements; the
+derivations are in docs/backprop.md and each is checked by tests/test_gradients.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .backend import Backend
+from .functional import sigmoid
+
+__all__ = [
+    "Layer",
+    "Uniform",
+    "Gaussian",
+    "Linear",
+    "ReLU",
+    "Sigmoid",
+    "Maxout",
+    "Dropout",
+    "Sequential",
+    "Join",
+]
+
+
+# -- initialisation -----------------------------------------------------------------
+@dataclass(frozen=True)
+class Uniform:
+    """Weights drawn from U[-irange, irange] (pylearn2's ``irange``, used by both papers' code)."""
+
+    irange: float
+
+    def __call__(self, backend: Backend, shape):
+        return backend.uniform(shape, -self.irange, self.irange)
+
+
+@dataclass(frozen=True)
+class Gaussian:
+    """Weights drawn from N(0, std^2) (pylearn2's ``istdev``)."""
+
+    std: float
+
+    def __call__(self, backend: Backend, shape):
+        return backend.normal(shape, std=self.std)
+
+
+# -- base -----------------------------------------------------------------------------
+class Layer:
+    """Base class: a backend, a ``params`` dict and a ``grads`` dict with the same keys."""
+
+    backend: Backend
+
+    def __init__(self, backend: Backend):
+        if not isinstance(backend, Backend):
+            raise TypeError(
+                f"{type(self).__name__} needs a Backend as its backend argument "
+                f"(from nn.get_backend), got {type(backend).__name__}"
+            )
+        self.backend = backend
+        self.params: dict = {}
+        self.grads: dict = {}
+
+    def __call__(self, x, train: bool = True):
+        return self.forward(x, train)
+
+    def forward(self, x, train: bool = True):
+        raise NotImplementedError
+
+    def backward(self, dy, cache, *, param_grads: bool = True, input_grad: bool = True):
+        raise NotImplementedError
+
+    def zero_grads(self) -> None:
+        for g in self.grads.values():
+            g.fill(0)
+
+    def num_params(self) -> int:
+        return sum(int(p.size) for p in self.params.values())
+
+    def state_dict(self) -> dict:
+        """The parameters by key (the live arrays, not copies)."""
+        return dict(self.params)
+
+    def load_state_dict(self, state: dict) -> None:
+        """Copy arrays into the parameters in place (so optimisers keep their references)."""
+        missing = sorted(set(self.params) - set(state))
+        unexpected = sorted(set(state) - set(self.params))
+        if missing or unexpected:
+            raise ValueError(
+                f"{type(self).__name__}: parameters do not match: missing {missing}, "
+                f"unexpected {unexpected}"
+            )
+        for key, p in self.params.items():
+            value = state[key]
+            if tuple(value.shape) != tuple(p.shape):
+                raise ValueError(
+                    f"{type(self).__name__}: parameter {key!r} has shape {tuple(p.shape)} "
+                    f"but the saved value has shape {tuple(value.shape)}"
+                )
+            p[...] = self.backend.asarray(value)
+
+    def _add_param(self, key: str, value) -> None:
+        self.params[key] = value
+        self.grads[key] = self.backend.xp.zeros_like(value)
+
+
+def _affine_forward(W, b, x):
+    return x @ W + b
+
+
+def _affine_backward(layer: Layer, x, dz, param_grads: bool, input_grad: bool):
+    """Backward of z = x W + b: dW += x^T dz, db += sum_batch dz, dx = dz W^T."""
+    if param_grads:
+        layer.grads["W"] += x.T @ dz
+        layer.grads["b"] += dz.sum(axis=0)
+    return dz @ layer.params["W"].T if input_grad else None
+
+
+def _check_width(layer: Layer, x, width: int) -> None:
+    layer.backend.check(x, repr(layer))
+    if x.ndim != 2 or x.shape[1] != width:
+        raise ValueError(
+            f"{layer!r} expects input of shape (batch, {width}), got {tuple(x.shape)}"
+        )
+
+
+# -- primitive layers -----------------------------------------------------------------
+class Linear(Layer):
+    """Affine map y = x W + b, with W of shape (n_in, n_out).
+
+    Derivative: dL/dx = dL/dy W^T,  dL/dW = x^T dL/dy,  dL/db = sum over the batch of dL/dy.
+
+    Args:
+        n_in, n_out: widths.
+        backend: the Backend that holds the parameters.
+        init: weight initialisation, ``Uniform(irange)`` or ``Gaussian(std)``.
+        bias: initial bias, a number or an array of shape (n_out,) (the original GAN code
+            set the generator's output bias from the data's pixel marginals).
+    """
+
+    def __init__(self, n_in: int, n_out: int, backend: Backend, init=Uniform(0.05), bias=0.0):
+        super().__init__(backend)
+        if n_in < 1 or n_out < 1:
+            raise ValueError(f"Linear widths must be positive, got {n_in} -> {n_out}")
+        self.n_in, self.n_out = int(n_in), int(n_out)
+        self._add_param("W", init(backend, (self.n_in, self.n_out)))
+        b = backend.zeros((self.n_out,))
+        b[...] = backend.asarray(bias)
+        self._add_param("b", b)
+
+    def __repr__(self) -> str:
+        return f"Linear({self.n_in} -> {self.n_out})"
+
+    def forward(self, x, train: bool = True):
+        _check_width(self, x, self.n_in)
+        return _affine_forward(self.params["W"], self.params["b"], x), x
+
+    def backward(self, dy, cache, *, param_grads: bool = True, input_grad: bool = True):
+        return _affine_backward(self, cache, dy, param_grads, input_grad)
+
+
+class ReLU(Layer):
+    """y = max(x, 0).
+
+    Derivative: dL/dx = dL/dy * [x > 0] (the subgradient 0 is taken at x = 0).
+    """
+
+    def __repr__(self) -> str:
+        return "ReLU()"
+
+    def forward(self, x, train: bool = True):
+        self.backend.check(x, repr(self))
+        y = self.backend.xp.maximum(x, 0)
+        return y, y > 0
+
+    def backward(self, dy, cache, *, param_grads: bool = True, input_grad: bool = True):
+        return dy * cache if input_grad else None
+
+
+class Sigmoid(Layer):
+    """y = 1 / (1 + exp(-x)), computed from e^-|x| so that nothing overflows.
+
+    No NaN or inf for any finite x, and full relative precision in both tails (see
+    nn.functional.sigmoid).
+
+    Derivative: dL/dx = dL/dy * y (1 - y).
+    """
+
+    def __repr__(self) -> str:
+        return "Sigmoid()"
+
+    def forward(self, x, train: bool = True):
+        self.backend.check(x, repr(self))
+        y = sigmoid(x)
+        return y, y
+
+    def backward(self, dy, cache, *, param_grads: bool = True, input_grad: bool = True):
+        if not input_grad:
+            return None
+        y = cache
+        return dy * y * (1 - y)
+
+
+class Maxout(Layer):
+    """Maxout: z = x W + b with ``units * pieces`` columns, y_u = max_p z_{u,p}.
+
+    Column u * pieces + p of W belongs to piece p of unit u (pylearn2's layout), so the
+    max over pieces reads ``pieces`` adjacent numbers of each row.
+
+    Derivative: dL/dz_{u,p} = dL/dy_u if p is the winning piece of unit u, else 0; then
+    the affine backward of Linear. On ties (all pieces equal, as with zero input and zero
+    biases) the first maximal piece wins, so exactly one piece receives the gradient, and
+    the sum of dL/dz over the pieces of a unit equals dL/dy_u.
+    """
+
+    def __init__(self, n_in: int, units: int, pieces: int, backend: Backend,
+                 init=Uniform(0.005), bias=0.0):
+        super().__init__(backend)
+        if n_in < 1 or units < 1 or pieces < 1:
+            raise ValueError(
+                f"Maxout needs positive n_in, units and pieces, got {n_in}, {units}, {pieces}"
+            )
+        self.n_in, self.units, self.pieces = int(n_in), int(units), int(pieces)
+        self._add_param("W", init(backend, (self.n_in, self.units * self.pieces)))
+        b = backend.zeros((self.units * self.pieces,))
+        b[...] = backend.asarray(bias)
+        self._add_param("b", b)
+
+    def __repr__(self) -> str:
+        return f"Maxout({self.n_in} -> {self.units} units x {self.pieces} pieces)"
+
+    def forward(self, x, train: bool = True):
+        _check_width(self, x, self.n_in)
+        xp = self.backend.xp
+        z = _affine_forward(self.params["W"], self.params["b"], x)
+        z = z.reshape(x.shape[0], self.units, self.pieces)
+        winner = z.argmax(axis=2)
+        # A boolean mask with exactly one True per unit: the argmax breaks ties.
+        mask = xp.arange(self.pieces) == winner[:, :, None]
+        y = xp.take_along_axis(z, winner[:, :, None], axis=2)[:, :, 0]
+        return y, (x, mask)
+
+    def backward(self, dy, cache, *, param_grads: bool = True, input_grad: bool = True):
+        x, mask = cache
+        dz = (mask * dy[:, :, None]).reshape(dy.shape[0], self.units * self.pieces)
+        return _affine_backward(self, x, dz, param_grads, input_grad)
+
+
+class Dropout(Layer):
+    """Inverted dropout: y = x * m / keep_prob with m ~ Bernoulli(keep_prob), in training.
+
+    The argument is the probability of *keeping* a unit (``keep_prob=0.8`` drops 20%).
+    Scaling by 1/keep_prob during training keeps E[y] = x, so evaluation (``train=False``)
+    is the identity, with no rescaling of the weights.
+
+    Derivative: dL/dx = dL/dy * m / keep_prob (identity when train=False).
+    """
+
+    def __init__(self, keep_prob: float, backend: Backend):
+        super().__init__(backend)
+        if not 0.0 < keep_prob <= 1.0:
+            raise ValueError(
+                f"Dropout keep_prob is the probability of keeping a unit and must be in "
+                f"(0, 1], got {keep_prob}"
+            )
+        self.keep_prob = float(keep_prob)
+
+    def __repr__(self) -> str:
+        return f"Dropout(keep_prob={self.keep_prob})"
+
+    def forward(self, x, train: bool = True):
+        self.backend.check(x, repr(self))
+        if not train or self.keep_prob == 1.0:
+            return x, None
+        mask = self.backend.uniform(x.shape) < self.keep_prob
+        scaled_mask = mask.astype(self.backend.dtype)
+        scaled_mask *= 1.0 / self.keep_prob
+        return x * scaled_mask, scaled_mask
+
+    def backward(self, dy, cache, *, param_grads: bool = True, input_grad: bool = True):
+        if not input_grad:
+            return None
+        return dy if cache is None else dy * cache
+
+
+# -- composition ----------------------------------------------------------------------
+class _Composite(Layer):
+    def __init__(self, backend: Backend, named_children):
+        super().__init__(backend)
+        self.children = dict(named_children)
+        for name, child in self.children.items():
+            if not isinstance(child, Layer):
+                raise TypeError(f"{type(self).__name__}: child {name!r} is not a Layer: {child!r}")
+            if child.backend is not backend:
+                raise ValueError(
+                    f"{type(self).__name__}: child {name!r} was built on a different backend "
+                    f"({child.backend!r} vs {backend!r}); build all layers on one backend"
+                )
+            for key in child.params:
+                self.params[f"{name}.{key}"] = child.params[key]
+                self.grads[f"{name}.{key}"] = child.grads[key]
+
+
+class Sequential(_Composite):
+    """Layers applied in order: y = f_n(... f_2(f_1(x))).
+
+    Derivative (chain rule): dL/dx = J_1^T J_2^T ... J_n^T dL/dy, i.e. the children's
+    backward passes in reverse order. Parameter keys are ``"<index>.<key>"``.
+    """
+
+    def __init__(self, *layers: Layer):
+        if not layers:
+            raise ValueError("Sequential needs at least one layer")
+        self.layers = list(layers)
+        super().__init__(layers[0].backend, ((str(i), layer) for i, layer in enumerate(layers)))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(layer) for layer in self.layers)
+        return f"Sequential({inner})"
+
+    def forward(self, x, train: bool = True):
+        caches = []
+        for layer in self.layers:
+            x, cache = layer.forward(x, train)
+            caches.append(cache)
+        return x, caches
+
+    def backward(self, dy, cache, *, param_grads: bool = True, input_grad: bool = True):
+        last = len(self.layers) - 1
+        for i in range(last, -1, -1):
+            need_dx = input_grad or i > 0
+            dy = self.layers[i].backward(dy, cache[i], param_grads=param_grads, input_grad=need_dx)
+        return dy
+
+
+class Join(_Composite):
+    """Two branches, one per input, outputs concatenated: y = [f_a(x_a), f_b(x_b)].
+
+    The input is a pair ``(x_a, x_b)`` with the same batch size.
+
+    Derivative: with n_a the width of f_a's output, split dL/dy into its first n_a
+    columns (dL/dy_a) and the rest (dL/dy_b); then dL/dx_a = J_a^T dL/dy_a and
+    dL/dx_b = J_b^T dL/dy_b. Backward returns the pair ``(dL/dx_a, dL/dx_b)``.
+
+    Parameter keys are ``"<name>.<key>"`` with the branch names given (default a, b).
+    """
+
+    def __init__(self, branch_a: Layer, branch_b: Layer, names=("a", "b")):
+        if len(names) != 2 or names[0] == names[1]:
+            raise ValueError(f"Join needs two distinct branch names, got {names!r}")
+        self.names = tuple(names)
+        self.branches = (branch_a, branch_b)
+        super().__init__(branch_a.backend, zip(self.names, self.branches))
+
+    def __repr__(self) -> str:
+        a, b = self.branches
+        return f"Join({self.names[0]}={a!r}, {self.names[1]}={b!r})"
+
+    def forward(self, x, train: bool = True):
+        if not isinstance(x, (tuple, list)) or len(x) != 2:
+            raise TypeError(f"{self!r} takes a pair (x_{self.names[0]}, x_{self.names[1]})")
+        x_a, x_b = x
+        if x_a.shape[0] != x_b.shape[0]:
+            raise ValueError(
+                f"{self!r}: the two inputs have different batch sizes "
+                f"({x_a.shape[0]} and {x_b.shape[0]})"
+            )
+        y_a, cache_a = self.branches[0].forward(x_a, train)
+        y_b, cache_b = self.branches[1].forward(x_b, train)
+        y = self.backend.xp.concatenate([y_a, y_b], axis=1)
+        return y, (y_a.shape[1], cache_a, cache_b)
+
+    def backward(self, dy, cache, *, param_grads: bool = True, input_grad: bool = True):
+        width_a, cache_a, cache_b = cache
+        dx_a = self.branches[0].backward(
+            dy[:, :width_a], cache_a, param_grads=param_grads, input_grad=input_grad
+        )
+        dx_b = self.branches[1].backward(
+            dy[:, width_a:], cache_b, param_grads=param_grads, input_grad=input_grad
+        )
+        return (dx_a, dx_b) if input_grad else None

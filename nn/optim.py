@@ -1,0 +1,167 @@
+"""SGD with classical momentum and the schedules of the adversarial-nets papers.
+
+Update, for every parameter p with gradient g (in place, no new arrays kept):
+
+    v <- m v - lr g
+    p <- p + v
+
+then, if ``max_col_norm`` is set, every weight matrix's columns are rescaled to norm at
+most ``max_col_norm`` (pylearn2's constraint, used by the original GAN code).
+
+The learning rate follows a per-update schedule and the momentum a per-epoch schedule:
+the conditional paper used lr 0.1 divided by 1.00004 each update down to 1e-6, and
+momentum 0.5 rising linearly to 0.7.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .backend import array_module
+
+__all__ = ["Constant", "ExponentialDecay", "LinearRamp", "SGD", "clip_column_norms"]
+
+
+@dataclass(frozen=True)
+class Constant:
+    """The same value at every step."""
+
+    value: float
+
+    def __call__(self, step: int) -> float:
+        return self.value
+
+
+@dataclass(frozen=True)
+class ExponentialDecay:
+    """value(t) = max(initial / decay**t, floor) after t updates.
+
+    ``ExponentialDecay(0.1, 1.00004, 1e-6)`` is the conditional paper's learning rate; it
+    reaches its floor after ln(1e5) / ln(1.00004) ~ 287,829 updates.
+    """
+
+    initial: float
+    decay: float
+    floor: float = 0.0
+
+    def __post_init__(self):
+        if self.decay < 1.0:
+            raise ValueError(f"decay factor must be >= 1 (lr is divided by it), got {self.decay}")
+
+    def __call__(self, step: int) -> float:
+        return max(self.initial * math.exp(-step * math.log(self.decay)), self.floor)
+
+
+@dataclass(frozen=True)
+class LinearRamp:
+    """``start`` until epoch ``start_epoch``, then linear to ``end`` at ``end_epoch``, then ``end``.
+
+    Epochs count from 0. ``LinearRamp(0.5, 0.7, 1, 250)`` is the original GAN code's
+    momentum schedule (pylearn2's MomentumAdjustor(start=1, saturate=250)).
+    """
+
+    start: float
+    end: float
+    start_epoch: int
+    end_epoch: int
+
+    def __post_init__(self):
+        if self.end_epoch < self.start_epoch:
+            raise ValueError(
+                f"end_epoch ({self.end_epoch}) must not be before start_epoch ({self.start_epoch})"
+            )
+
+    def __call__(self, epoch: int) -> float:
+        if epoch <= self.start_epoch:
+            return self.start
+        if epoch >= self.end_epoch:
+            return self.end
+        fraction = (epoch - self.start_epoch) / (self.end_epoch - self.start_epoch)
+        return self.start + fraction * (self.end - self.start)
+
+
+def _as_schedule(value):
+    return Constant(float(value)) if isinstance(value, (int, float)) else value
+
+
+class SGD:
+    """Stochastic gradient descent with classical momentum.
+
+    Args:
+        params, grads: the dicts of a layer (same keys); params are updated in place.
+        lr: a number or a per-update schedule (called with the number of updates so far).
+        momentum: a number or a per-epoch schedule (called with the current epoch).
+        max_col_norm: if set, after each update rescale every column of every 2-D
+            parameter whose norm exceeds it down to exactly this norm.
+
+    Call ``step()`` once per minibatch after the gradients are computed, and
+    ``set_epoch(e)`` at the start of each epoch.
+    """
+
+    def __init__(self, params: dict, grads: dict, lr=0.1, momentum=0.5, max_col_norm=None):
+        if set(params) != set(grads):
+            raise ValueError("params and grads must have the same keys")
+        self.params = params
+        self.grads = grads
+        self.lr = _as_schedule(lr)
+        self.momentum = _as_schedule(momentum)
+        self.max_col_norm = max_col_norm
+        self.velocity = {k: array_module(p).zeros_like(p) for k, p in params.items()}
+        self.updates = 0
+        self.epoch = 0
+
+    @property
+    def current_lr(self) -> float:
+        return self.lr(self.updates)
+
+    @property
+    def current_momentum(self) -> float:
+        return self.momentum(self.epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def step(self) -> None:
+        lr, m = self.current_lr, self.current_momentum
+        for key, p in self.params.items():
+            v = self.velocity[key]
+            v *= m
+            v -= lr * self.grads[key]
+            p += v
+            if self.max_col_norm is not None and p.ndim == 2:
+                clip_column_norms(p, self.max_col_norm)
+        self.updates += 1
+
+    def state_dict(self) -> dict:
+        state = {f"velocity.{k}": v for k, v in self.velocity.items()}
+        state["updates"] = self.updates
+        state["epoch"] = self.epoch
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        for key, v in self.velocity.items():
+            name = f"velocity.{key}"
+            if name not in state:
+                raise ValueError(f"optimiser state has no {name!r}")
+            if tuple(state[name].shape) != tuple(v.shape):
+                raise ValueError(
+                    f"optimiser state {name!r} has shape {tuple(state[name].shape)}, "
+                    f"expected {tuple(v.shape)}"
+                )
+            v[...] = array_module(v).asarray(state[name], dtype=v.dtype)
+        self.updates = int(state["updates"])
+        self.epoch = int(state["epoch"])
+
+
+def clip_column_norms(W, max_norm: float) -> None:
+    """Rescale, in place, each column of W whose Euclidean norm exceeds ``max_norm``.
+
+    Columns are the incoming weights of one output unit; columns within the limit are
+    left exactly as they are.
+    """
+    xp = array_module(W)
+    norms = xp.sqrt((W * W).sum(axis=0))
+    # max_norm / max(norm, max_norm) is exactly 1 for columns within the limit, and
+    # needs no data-dependent branch (which would synchronise a GPU).
+    W *= max_norm / xp.maximum(norms, max_norm)

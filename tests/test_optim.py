@@ -1,0 +1,115 @@
+"""SGD with momentum, the papers' schedules, and the max column norm constraint."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import nn
+from nn.optim import clip_column_norms
+
+
+def test_conditional_paper_learning_rate_schedule():
+    lr = nn.ExponentialDecay(0.1, 1.00004, 1e-6)
+    assert lr(0) == 0.1
+    assert lr(1) == pytest.approx(0.1 / 1.00004, rel=1e-12)
+    assert lr(1000) == pytest.approx(0.1 / 1.00004**1000, rel=1e-9)
+    floor_step = math.ceil(math.log(0.1 / 1e-6) / math.log(1.00004))
+    assert floor_step == 287_829
+    assert lr(floor_step - 1) > 1e-6
+    assert lr(floor_step) == 1e-6
+    assert lr(10**7) == 1e-6
+
+
+def test_momentum_ramp_hits_its_stated_values():
+    m = nn.LinearRamp(0.5, 0.7, start_epoch=1, end_epoch=251)
+    assert m(0) == 0.5 and m(1) == 0.5
+    assert m(126) == pytest.approx(0.6, rel=1e-12)
+    assert m(251) == 0.7 and m(1000) == 0.7
+    values = [m(e) for e in range(300)]
+    assert values == sorted(values)
+
+
+def test_schedules_reject_nonsense():
+    with pytest.raises(ValueError, match="decay"):
+        nn.ExponentialDecay(0.1, 0.9)
+    with pytest.raises(ValueError, match="end_epoch"):
+        nn.LinearRamp(0.5, 0.7, 10, 5)
+
+
+def test_sgd_follows_the_classical_momentum_recurrence(backend_name):
+    b = nn.get_backend(backend_name, "float64", seed=2)
+    p = {"w": b.normal((3, 2))}
+    g = {"w": b.zeros((3, 2))}
+    lr = nn.ExponentialDecay(0.1, 1.5)
+    opt = nn.SGD(p, g, lr=lr, momentum=nn.LinearRamp(0.5, 0.9, 0, 2))
+    ref_p, ref_v = b.to_numpy(p["w"]).copy(), np.zeros((3, 2))
+    rng = np.random.default_rng(0)
+    for step in range(6):
+        epoch = step // 2
+        opt.set_epoch(epoch)
+        grad = rng.standard_normal((3, 2))
+        g["w"][...] = b.asarray(grad)
+        before = p["w"]
+        opt.step()
+        assert p["w"] is before  # updated in place
+        m = 0.5 + 0.2 * min(epoch, 2)
+        ref_v = m * ref_v - lr(step) * grad
+        ref_p = ref_p + ref_v
+        np.testing.assert_allclose(b.to_numpy(p["w"]), ref_p, rtol=1e-12)
+    assert opt.updates == 6
+    assert opt.current_lr == lr(6)
+
+
+def test_sgd_moves_a_quadratic_to_its_minimum(backend_name):
+    b = nn.get_backend(backend_name, "float64")
+    layer = nn.Linear(4, 1, b, init=nn.Gaussian(1.0))
+    x = b.normal((64, 4))
+    target = x @ b.asarray(np.array([[1.0], [-2.0], [0.5], [3.0]])) + 0.25
+    opt = nn.SGD(layer.params, layer.grads, lr=0.1, momentum=0.5)
+    for _ in range(300):
+        y, cache = layer.forward(x)
+        loss, dy = nn.mse(y, target)
+        layer.zero_grads()
+        layer.backward(dy, cache, input_grad=False)
+        opt.step()
+    assert float(loss) < 1e-10
+    np.testing.assert_allclose(b.to_numpy(layer.params["b"]), [0.25], atol=1e-5)
+
+
+@given(rows=st.integers(1, 10), cols=st.integers(1, 10), max_norm=st.floats(0.1, 3.0),
+       seed=st.integers(0, 1000))
+def test_max_column_norm(rows, cols, max_norm, seed):
+    b = nn.get_backend("numpy", "float64", seed=seed)
+    w = b.normal((rows, cols), std=1.0)
+    before = w.copy()
+    clip_column_norms(w, max_norm)
+    norms_before = np.linalg.norm(before, axis=0)
+    norms = np.linalg.norm(w, axis=0)
+    assert (norms <= max_norm * (1 + 1e-12)).all()
+    inside = norms_before <= max_norm
+    np.testing.assert_array_equal(w[:, inside], before[:, inside])
+    np.testing.assert_allclose(norms[~inside], max_norm, rtol=1e-12)
+    # Directions are kept.
+    np.testing.assert_allclose(w[:, ~inside] * norms_before[~inside], before[:, ~inside] * max_norm,
+                               rtol=1e-10)
+
+
+def test_sgd_applies_the_column_norm_to_matrices_only(backend_name):
+    b = nn.get_backend(backend_name, "float32")
+    layer = nn.Linear(5, 3, b, init=nn.Gaussian(10.0), bias=100.0)
+    opt = nn.SGD(layer.params, layer.grads, lr=0.0, momentum=0.0, max_col_norm=1.9365)
+    opt.step()
+    norms = b.to_numpy(b.xp.sqrt((layer.params["W"] ** 2).sum(axis=0)))
+    assert (norms <= 1.9365 * (1 + 1e-6)).all()
+    assert (b.to_numpy(layer.params["b"]) == 100.0).all()
+
+
+def test_sgd_needs_matching_dicts():
+    b = nn.get_backend("numpy")
+    with pytest.raises(ValueError, match="same keys"):
+        nn.SGD({"a": b.zeros((1,))}, {"b": b.zeros((1,))})
