@@ -17,7 +17,14 @@ from .layers import (
     Sigmoid,
     Uniform,
 )
-from .losses import bce_with_logits, discriminator_loss, gan_value, generator_loss, mse
+from .losses import (
+    bce_with_logits,
+    discriminator_loss,
+    gan_value,
+    generator_loss,
+    mse,
+    softmax_cross_entropy,
+)
 from .optim import SGD, Constant, ExponentialDecay, LinearRamp, clip_column_norms
 
 __all__ = [
@@ -40,6 +47,7 @@ __all__ = [
     "discriminator_loss",
     "generator_loss",
     "mse",
+    "softmax_cross_entropy",
     "SGD",
     "Constant",
     "ExponentialDecay",

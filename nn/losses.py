@@ -1,6 +1,6 @@
 """Losses that return their value and their gradient.
 
-Every function takes the discriminator's *logits* a (pre-sigmoid scores, shape
+The adversarial losses take the discriminator's *logits* a (pre-sigmoid scores, shape
 (batch,) or (batch, 1)), never probabilities: with D = sigmoid(a),
 
     log D(a)     = -softplus(-a)
@@ -10,11 +10,13 @@ and softplus(a) = log(1 + e^a) = max(a, 0) + log(1 + e^-|a|) is finite for every
 a. So no log(0) happens even when the discriminator is certain, and the gradients are the
 simple sigmoid(a) - t. Values are 0-d arrays (no host synchronisation on a GPU); call
 ``float()`` when logging. Each value is a mean over the batch, and the gradient is that
-of the mean. Derivations: docs/backprop.md.
+of the mean (over every entry, so the gradient is divided by a.size). Derivations:
+docs/backprop.md.
 """
 
 from __future__ import annotations
 
+from .backend import array_module
 from .functional import sigmoid, softplus
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "discriminator_loss",
     "generator_loss",
     "mse",
+    "softmax_cross_entropy",
 ]
 
 
@@ -40,7 +43,7 @@ def bce_with_logits(logits, targets):
     Returns:
         (L, dL/da) with dL/da_i = (sigmoid(a_i) - t_i) / n.
     """
-    n = logits.shape[0]
+    n = logits.size
     value = (softplus(logits) - targets * logits).mean()
     grad = sigmoid(logits) - targets
     grad *= 1.0 / n
@@ -58,9 +61,9 @@ def gan_value(real_logits, fake_logits):
     """
     value = -softplus(-real_logits).mean() - softplus(fake_logits).mean()
     d_real = 1 - sigmoid(real_logits)
-    d_real *= 1.0 / real_logits.shape[0]
+    d_real *= 1.0 / real_logits.size
     d_fake = -sigmoid(fake_logits)
-    d_fake *= 1.0 / fake_logits.shape[0]
+    d_fake *= 1.0 / fake_logits.size
     return value, d_real, d_fake
 
 
@@ -85,7 +88,7 @@ def generator_loss(fake_logits, saturating: bool = False):
 
     Both are minimised by the generator. Returns (L, dL/da).
     """
-    n = fake_logits.shape[0]
+    n = fake_logits.size
     if saturating:
         value = -softplus(fake_logits).mean()
         grad = -sigmoid(fake_logits)
@@ -103,3 +106,44 @@ def mse(prediction, target):
     value = 0.5 * (diff * diff).sum() / n
     diff *= 1.0 / n
     return value, diff
+
+
+def softmax_cross_entropy(logits, labels):
+    """Multiclass cross-entropy  L = mean_i -log softmax(a_i)[y_i]  on logits.
+
+    Computed from the shifted logits s = a - max_j a_j (per row), so that nothing
+    overflows: log softmax(a)_k = s_k - log sum_j e^{s_j}, where every e^{s_j} <= 1 and
+    the largest is exactly 1 (the sum is in [1, k], its log finite).
+
+    Args:
+        logits: scores a of shape (n, k), one row per example.
+        labels: integer class indices y of shape (n,), in [0, k), on the same device as
+            the logits. (Out-of-range labels are not checked: that would synchronise a GPU.)
+
+    Returns:
+        (L, dL/da): L a 0-d array; dL/da = (softmax(a) - onehot(y)) / n in the logits' dtype.
+    """
+    xp = array_module(logits)
+    if logits.ndim != 2:
+        raise ValueError(f"softmax_cross_entropy expects logits of shape (n, k), got {tuple(logits.shape)}")
+    if array_module(labels) is not xp:
+        raise TypeError(
+            f"softmax_cross_entropy: labels are a {type(labels).__module__} array but the "
+            f"logits are {xp.__name__}; put both on one device"
+        )
+    n = logits.shape[0]
+    if labels.shape != (n,) or labels.dtype.kind not in "iu":
+        raise ValueError(
+            f"softmax_cross_entropy expects integer labels of shape ({n},), got "
+            f"{labels.dtype} of shape {tuple(labels.shape)}"
+        )
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = xp.exp(shifted)
+    total = exp.sum(axis=1, keepdims=True)
+    rows = xp.arange(n)
+    value = (xp.log(total[:, 0]) - shifted[rows, labels]).mean()
+    grad = exp
+    grad /= total
+    grad[rows, labels] -= 1
+    grad *= 1.0 / n
+    return value, grad

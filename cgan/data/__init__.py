@@ -1,0 +1,1 @@
+"""Datasets: readers, fetchers and splits (file I/O lives here, on the host)."""
