@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import nn
@@ -45,7 +46,86 @@ def build_parser() -> argparse.ArgumentParser:
                       help="training iterations (default 3000)")
     demo.add_argument("--json", action="store_true", help="print the result as JSON")
     demo.set_defaults(func=_cmd_demo)
+
+    train = sub.add_parser("train", help="train the MNIST adversarial nets (Table 1, Figure 2)",
+                           description="Train the paper's conditional adversarial net (or the "
+                                       "original GAN baseline) on MNIST.")
+    train.add_argument("dataset", choices=["mnist"], help="the dataset (mnist)")
+    train.add_argument("--model", choices=["cgan", "gan"], default="cgan",
+                       help="cgan: conditional (default); gan: the unconditional baseline")
+    train.add_argument("--preset", choices=["default", "paper"], default="default",
+                       help="default: about 15 minutes on a 2-core CPU; paper: the paper's "
+                            "schedule, run until the validation log-likelihood stops improving")
+    _add_backend_options(train)
+    train.add_argument("--epochs", type=_positive_int, help="number of epochs (overrides the preset)")
+    train.add_argument("--out", help="run directory (default runs/mnist-MODEL-PRESET-sSEED)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    train.add_argument("--data-dir", help="where MNIST is (or goes); default $CGAN_DATA_DIR or the user cache")
+    choices = train.add_argument_group("choices the paper leaves open (see docs/mnist.md)")
+    choices.add_argument("--noise", choices=["uniform01", "uniform_pm1", "gaussian"],
+                         help="noise distribution: U[0,1]^100, U[-1,1]^100 or N(0, I)")
+    choices.add_argument("--g-loss", choices=["nonsaturating", "saturating"],
+                         help="generator loss: -log D(G(z)) or log(1 - D(G(z)))")
+    choices.add_argument("--k", dest="k_steps", type=_positive_int,
+                         help="discriminator steps per generator step (default 1)")
+    choices.add_argument("--lr", type=_positive_float, help="initial learning rate")
+    choices.add_argument("--g-dropout-keep", dest="g_hidden_keep", type=_probability,
+                         help="keep probability of dropout on the generator's last hidden layer")
+    choices.add_argument("--d-dropout-keep", dest="d_hidden_keep", type=_probability,
+                         help="keep probability of dropout inside the discriminator")
+    choices.add_argument("--momentum-ramp-epochs", dest="momentum_end_epoch", type=_positive_int,
+                         help="epoch at which momentum reaches its final value")
+    train.add_argument("--train-limit", type=_positive_int, help=argparse.SUPPRESS)
+    train.add_argument("--eval-samples", type=_positive_int, help=argparse.SUPPRESS)
+    train.add_argument("--eval-valid-points", type=_positive_int, help=argparse.SUPPRESS)
+    train.add_argument("--quiet", action="store_true", help="no progress output")
+    train.set_defaults(func=_cmd_train)
+
+    ev = sub.add_parser("eval", help="evaluate a run: Parzen log-likelihood, label accuracy, Frechet distance",
+                        description="Evaluate a trained run on the MNIST test set.")
+    ev.add_argument("run_dir", help="a run directory made by cgan train")
+    ev.add_argument("--checkpoint", choices=["best", "latest"], default="best")
+    _add_backend_options(ev)
+    ev.add_argument("--data-dir", help="where MNIST is; default $CGAN_DATA_DIR or the user cache")
+    ev.add_argument("--samples", type=_positive_int, default=10_000,
+                    help="generator samples used as Parzen centres (default 10000)")
+    ev.add_argument("--quiet", action="store_true", help="no progress output")
+    ev.set_defaults(func=_cmd_eval)
+
+    sample = sub.add_parser("sample", help="draw samples from a trained run into a PNG grid",
+                            description="Draw samples from a trained run.")
+    sample.add_argument("run_dir", help="a run directory made by cgan train")
+    sample.add_argument("--label", type=_digit, help="the digit to condition on (conditional runs); "
+                                                      "omit for one row per digit")
+    sample.add_argument("-n", type=_positive_int, default=64, help="number of samples (default 64)")
+    sample.add_argument("-o", "--output", default="samples.png", help="PNG file to write")
+    sample.add_argument("--checkpoint", choices=["best", "latest"], default="best")
+    _add_backend_options(sample)
+    sample.set_defaults(func=_cmd_sample)
     return parser
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = _positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a probability in (0, 1], got {value}")
+    return value
+
+
+def _digit(text: str) -> int:
+    if text not in [str(d) for d in range(10)]:
+        raise argparse.ArgumentTypeError(f"expected a digit 0-9, got {text!r}")
+    return int(text)
 
 
 def _backend(args) -> nn.Backend:
@@ -72,13 +152,81 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _fail(message: str, code: int = 1) -> int:
+    print(f"cgan: error: {message}", file=sys.stderr)
+    return code
+
+
+def _load_mnist(args):
+    from .data.mnist import load_mnist
+
+    return load_mnist(args.data_dir, progress=not getattr(args, "quiet", False))
+
+
+def _cmd_train(args) -> int:
+    from .train import new_run, resolve_config, resume_config, train
+
+    out = args.out or f"runs/mnist-{args.model}-{args.preset}-s{args.seed}"
+    backend = _backend(args)  # fails early and clearly if cupy is missing
+    if args.resume:
+        config = resume_config(out, epochs=args.epochs, backend=args.backend)
+    else:
+        config = resolve_config(
+            args.model, args.preset, backend=args.backend, seed=args.seed, epochs=args.epochs,
+            noise=args.noise, g_loss=args.g_loss, k_steps=args.k_steps, lr=args.lr,
+            g_hidden_keep=args.g_hidden_keep, d_hidden_keep=args.d_hidden_keep,
+            momentum_end_epoch=args.momentum_end_epoch, train_limit=args.train_limit,
+            eval_samples=args.eval_samples, eval_valid_points=args.eval_valid_points,
+            data_dir=args.data_dir,
+        )
+        new_run(config, out)
+    del backend
+    splits = _load_mnist(args)
+    summary = train(config, out, splits, resume=args.resume, progress=not args.quiet, prepared=True)
+    print(json.dumps(summary))
+    if not args.quiet:
+        print(f"next: cgan eval {out}    and    cgan sample {out} --label 7 -o seven.png")
+    return 0
+
+
+def _cmd_eval(args) -> int:
+    from .evaluate import evaluate_run
+
+    backend = _backend(args)
+    splits = _load_mnist(args)
+    result = evaluate_run(args.run_dir, backend, splits, which=args.checkpoint,
+                          n_samples=args.samples, data_dir=args.data_dir,
+                          progress=not args.quiet)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _cmd_sample(args) -> int:
+    from .evaluate import sample_to_png
+
+    backend = _backend(args)
+    path = sample_to_png(args.run_dir, backend, label=args.label, n=args.n,
+                         output=args.output, which=args.checkpoint, seed=args.seed)
+    print(path)
+    return 0
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .data.mnist import MnistError
+    from .train import RunDirError, TrainingDiverged
+    from nn.checkpoint import CheckpointError
+
     try:
         return args.func(args)
+    except (MnistError, RunDirError, CheckpointError, TrainingDiverged, ValueError) as exc:
+        if os.environ.get("CGAN_DEBUG"):
+            raise
+        return _fail(str(exc))
     except KeyboardInterrupt:
-        print("cgan: interrupted", file=sys.stderr)
+        print("cgan: interrupted (the last completed epoch is checkpointed; use --resume)",
+              file=sys.stderr)
         return 130
 
 

@@ -1,0 +1,522 @@
+"""Adversarial training on MNIST: the papers' schedule, run directories, resume, evaluation.
+
+One training iteration follows Algorithm 1 of Goodfellow et al. (2014):
+
+1. discriminator step: a minibatch of real images and one of generated images (for the
+   conditional model, generated with the real minibatch's labels); the discriminator
+   descends 0.5 * (BCE(D(x), 1) + BCE(D(G(z)), 0)) = -V(D, G) / 2, the objective of the
+   original code (AdversaryCost2);
+2. every ``k_steps`` discriminator steps, one generator step on fresh noise: the
+   generator descends -log D(G(z)) (non-saturating, the original code's choice) or
+   log(1 - D(G(z))) (saturating, the minimax objective), backpropagated through the
+   discriminator without touching the discriminator's gradients.
+
+A run directory holds ``config.json`` (the resolved configuration), ``metrics.jsonl``
+(one record per epoch), ``latest.npz`` and ``best.npz`` (checkpoints, atomic), and
+``samples/`` (a grid per epoch from fixed noise) with ``curves.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import nn
+from nn import checkpoint
+from nn.backend import Backend
+
+from .models import IMAGE_DIM, N_CLASSES, ModelConfig, build_pair
+from .progress import Progress
+
+NOISES = ("uniform01", "uniform_pm1", "gaussian")
+G_LOSSES = ("nonsaturating", "saturating")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a run. Presets fill these; the CLI can override some."""
+
+    model: str = "cgan"
+    preset: str = "default"
+    backend: str = "numpy"
+    seed: int = 0
+    epochs: int = 25
+    batch_size: int = 100
+    lr: float = 0.1
+    lr_decay: float = 1.00004
+    lr_min: float = 1e-6
+    momentum_start: float = 0.5
+    momentum_end: float = 0.7
+    momentum_start_epoch: int = 1
+    momentum_end_epoch: int = 250
+    k_steps: int = 1
+    noise: str = "uniform01"
+    g_loss: str = "nonsaturating"
+    init: str = "uniform"
+    g_irange: float = 0.05
+    d_irange: float = 0.005
+    d_input_keep: float = 0.8
+    d_hidden_keep: float = 0.5
+    g_hidden_keep: float = 1.0
+    marginal_bias: bool = True
+    max_col_norm: float | None = None
+    eval_every: int = 1
+    eval_samples: int = 10_000
+    eval_valid_points: int = 10_000
+    patience: int | None = None
+    train_limit: int | None = None
+    data_dir: str | None = None
+    width_scale: float = 1.0   # tests only: the same networks, narrower
+
+    def validate(self) -> None:
+        if self.noise not in NOISES:
+            raise ValueError(f"noise must be one of {', '.join(NOISES)}, got {self.noise!r}")
+        if self.g_loss not in G_LOSSES:
+            raise ValueError(f"g_loss must be one of {', '.join(G_LOSSES)}, got {self.g_loss!r}")
+        for name in ("epochs", "batch_size", "k_steps", "eval_every", "eval_samples",
+                     "eval_valid_points"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.model == "cgan" and self.eval_samples % N_CLASSES:
+            raise ValueError(f"eval_samples must be a multiple of {N_CLASSES} for the conditional model")
+        self.model_config()  # checks the architecture options
+
+    def model_config(self) -> ModelConfig:
+        return ModelConfig(model=self.model, init=self.init, g_irange=self.g_irange, d_irange=self.d_irange,
+                           d_input_keep=self.d_input_keep, d_hidden_keep=self.d_hidden_keep,
+                           g_hidden_keep=self.g_hidden_keep, marginal_bias=self.marginal_bias,
+                           width_scale=self.width_scale, image_dim=IMAGE_DIM)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown configuration keys {unknown}")
+        return cls(**values)
+
+
+# The conditional paper: lr 0.1 decayed by 1.00004 per update to 1e-6, momentum 0.5 -> 0.7,
+# dropout 0.5, minibatch 100, trained until the validation log-likelihood stops improving.
+# The original GAN code (mnist.yaml) decayed by 1.000004 and ramped momentum over epochs 1-250.
+PRESETS: dict[str, dict[str, dict]] = {
+    "paper": {
+        "cgan": dict(epochs=300, lr=0.1, lr_decay=1.00004, lr_min=1e-6, momentum_start=0.5,
+                     momentum_end=0.7, momentum_start_epoch=1, momentum_end_epoch=250,
+                     noise="uniform01", d_input_keep=0.8, d_hidden_keep=0.5, g_hidden_keep=0.5,
+                     patience=50),
+        "gan": dict(epochs=300, lr=0.1, lr_decay=1.000004, lr_min=1e-6, momentum_start=0.5,
+                    momentum_end=0.7, momentum_start_epoch=1, momentum_end_epoch=250,
+                    noise="gaussian", d_input_keep=0.8, d_hidden_keep=0.5, g_hidden_keep=1.0,
+                    patience=50),
+    },
+    # About 15 minutes on a 2-core CPU: the paper's networks and optimiser, 15 epochs, a
+    # faster momentum ramp, no dropout in the generator, and Gaussian noise (uniform noise
+    # collapsed to a single image in every probe; see docs/mnist.md).
+    "default": {
+        "cgan": dict(epochs=15, lr=0.1, lr_decay=1.00004, lr_min=1e-6, momentum_start=0.5,
+                     momentum_end=0.7, momentum_start_epoch=1, momentum_end_epoch=10,
+                     noise="gaussian", d_input_keep=0.8, d_hidden_keep=0.5, g_hidden_keep=1.0,
+                     eval_valid_points=2000),
+        "gan": dict(epochs=15, lr=0.1, lr_decay=1.000004, lr_min=1e-6, momentum_start=0.5,
+                    momentum_end=0.7, momentum_start_epoch=1, momentum_end_epoch=10,
+                    noise="gaussian", d_input_keep=0.8, d_hidden_keep=0.5, g_hidden_keep=1.0,
+                    eval_valid_points=2000),
+    },
+}
+
+
+def resolve_config(model: str = "cgan", preset: str = "default", **overrides) -> TrainConfig:
+    """The preset's values for ``model``, then any overrides that are not None."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    if model not in PRESETS[preset]:
+        raise ValueError(f"unknown model {model!r}: choose cgan or gan")
+    values = dict(PRESETS[preset][model], model=model, preset=preset)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    config = TrainConfig.from_dict(values)
+    config.validate()
+    return config
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class RunDirError(ValueError):
+    """The run directory cannot be used as asked (exists, or has nothing to resume)."""
+
+
+# -- pieces of a run ---------------------------------------------------------------------
+def sample_noise(backend: Backend, kind: str, n: int, dim: int):
+    if kind == "uniform01":
+        return backend.uniform((n, dim))
+    if kind == "uniform_pm1":
+        return backend.uniform((n, dim), -1.0, 1.0)
+    return backend.normal((n, dim))
+
+
+def one_hot(backend: Backend, labels):
+    return backend.xp.eye(N_CLASSES, dtype=backend.dtype)[labels]
+
+
+def generate(pair, backend: Backend, noise_backend: Backend, config: TrainConfig, labels=None,
+             n: int | None = None, chunk: int = 1000):
+    """Samples from the generator in evaluation mode (no dropout), in chunks.
+
+    ``labels`` (int array) conditions the conditional model; the unconditional one takes ``n``.
+    """
+    xp = backend.xp
+    total = int(labels.shape[0]) if labels is not None else int(n)
+    out = []
+    for start in range(0, total, chunk):
+        m = min(chunk, total - start)
+        z = sample_noise(noise_backend, config.noise, m, pair.config.noise_dim)
+        y = one_hot(backend, labels[start:start + m]) if labels is not None else None
+        x, _ = pair.generate(z, y, train=False)
+        out.append(x)
+    return xp.concatenate(out, axis=0)
+
+
+def evaluation_labels(backend: Backend, n: int):
+    """n labels, n / 10 of each class (the conditional paper's 1,000 per class for 10,000)."""
+    return backend.xp.repeat(backend.xp.arange(N_CLASSES), n // N_CLASSES)
+
+
+@dataclass
+class DeviceData:
+    train_x: object
+    train_y: object
+    valid_x: object
+    valid_y: object
+    marginals: object
+
+
+def to_device(backend: Backend, splits, config: TrainConfig) -> DeviceData:
+    n = config.train_limit or splits.train_x.shape[0]
+    train_x = backend.asarray(splits.train_x[:n])
+    valid_n = min(config.eval_valid_points, splits.valid_x.shape[0])
+    return DeviceData(
+        train_x=train_x,
+        train_y=backend.asarray(splits.train_y[:n], dtype="int64"),
+        valid_x=backend.asarray(splits.valid_x[:valid_n]),
+        valid_y=backend.asarray(splits.valid_y[:valid_n], dtype="int64"),
+        marginals=train_x.mean(axis=0),
+    )
+
+
+def _write_json_atomic(path: Path, obj) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# -- the trainer -------------------------------------------------------------------------
+class Trainer:
+    """Owns one run: networks, optimisers, data on the device, and the run directory."""
+
+    def __init__(self, config: TrainConfig, run_dir, splits, *, progress: bool = True,
+                 backend: Backend | None = None):
+        config.validate()
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.progress = progress
+        self.backend = backend or nn.get_backend(config.backend, seed=config.seed)
+        # A stream of its own for evaluation and sample grids: the same noise every epoch,
+        # and evaluating never shifts the training stream.
+        self.eval_backend = Backend(self.backend.name, self.backend.xp, self.backend.dtype.name,
+                                    config.seed + 1_000_003)
+        self.data = to_device(self.backend, splits, config)
+        self.pair = build_pair(self.backend, config.model_config(), self.data.marginals)
+        g, d = self.pair.generator, self.pair.discriminator
+        momentum = nn.LinearRamp(config.momentum_start, config.momentum_end,
+                                 config.momentum_start_epoch, config.momentum_end_epoch)
+        lr = nn.ExponentialDecay(config.lr, config.lr_decay, config.lr_min)
+        self.g_opt = nn.SGD(g.params, g.grads, lr=lr, momentum=momentum,
+                            max_col_norm=config.max_col_norm)
+        self.d_opt = nn.SGD(d.params, d.grads, lr=lr, momentum=momentum,
+                            max_col_norm=config.max_col_norm)
+        self.epoch = 0  # epochs completed
+        self.grids: dict[str, object] = {}  # "epoch_N" -> uint8 host grid, a few epochs kept
+        self.best_valid_ll = -math.inf
+        self.best_epoch = 0
+        self.seconds = 0.0
+
+    # -- checkpoints ---------------------------------------------------------------------
+    def _groups(self) -> dict:
+        return {"generator": self.pair.generator, "discriminator": self.pair.discriminator,
+                "g_opt": self.g_opt, "d_opt": self.d_opt}
+
+    def save(self, name: str) -> Path:
+        groups = self._groups()
+        if self.grids:
+            groups["grids"] = self.grids
+        return checkpoint.save(self.run_dir / name, groups, meta=self._meta())
+
+    def _meta(self) -> dict:
+        rng = self.backend.rng_state() if self.backend.name == "numpy" else None
+        return {"epoch": self.epoch, "best_valid_ll": self.best_valid_ll,
+                "best_epoch": self.best_epoch, "seconds": self.seconds, "rng_state": rng,
+                "config": asdict(self.config)}
+
+    def restore(self, path) -> None:
+        state, meta = checkpoint.load(path, self._groups())
+        self.grids = dict(state.get("grids", {}))
+        self.epoch = int(meta["epoch"])
+        self.best_valid_ll = float(meta["best_valid_ll"])
+        self.best_epoch = int(meta["best_epoch"])
+        self.seconds = float(meta["seconds"])
+        if meta.get("rng_state") is not None and self.backend.name == "numpy":
+            self.backend.set_rng_state(meta["rng_state"])
+        else:  # CuPy's stream cannot be restored: continue from a seed tied to the epoch
+            self.backend.reseed(self.config.seed + 7919 * self.epoch)
+
+    # -- one epoch -----------------------------------------------------------------------
+    def train_epoch(self) -> dict:
+        cfg, b, xp = self.config, self.backend, self.backend.xp
+        pair, g, d = self.pair, self.pair.generator, self.pair.discriminator
+        epoch = self.epoch + 1
+        self.g_opt.set_epoch(epoch)
+        self.d_opt.set_epoch(epoch)
+        n = int(self.data.train_x.shape[0])
+        batches = n // cfg.batch_size
+        order = xp.argsort(b.uniform((n,)))
+        sums = {"d_loss": 0.0, "g_loss": 0.0, "d_real": 0.0, "d_fake": 0.0}
+        d_steps = g_steps = 0
+        start = time.perf_counter()
+        bar = Progress(range(batches), f"epoch {epoch}/{cfg.epochs}", every_s=15.0) \
+            if self.progress else range(batches)
+        for i in bar:
+            idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
+            x = self.data.train_x[idx]
+            labels = self.data.train_y[idx]
+            y = one_hot(b, labels) if pair.conditional else None
+
+            # Discriminator step on a real and a generated minibatch.
+            z = sample_noise(b, cfg.noise, cfg.batch_size, pair.config.noise_dim)
+            fake, _ = pair.generate(z, y)
+            real_logits, real_cache = pair.discriminate(x, y)
+            fake_logits, fake_cache = pair.discriminate(fake, y)
+            d_loss, d_real_grad, d_fake_grad = nn.discriminator_loss(real_logits, fake_logits)
+            # The original code's objective is the mean of the two cross-entropies.
+            d_real_grad *= 0.5
+            d_fake_grad *= 0.5
+            d.zero_grads()
+            d.backward(d_real_grad, real_cache, input_grad=False)
+            d.backward(d_fake_grad, fake_cache, input_grad=False)
+            self.d_opt.step()
+            d_steps += 1
+            sums["d_loss"] += 0.5 * d_loss
+            sums["d_real"] += nn.functional.sigmoid(real_logits).mean()
+            sums["d_fake"] += nn.functional.sigmoid(fake_logits).mean()
+
+            if d_steps % cfg.k_steps == 0:
+                # Generator step on fresh noise, through the discriminator.
+                z = sample_noise(b, cfg.noise, cfg.batch_size, pair.config.noise_dim)
+                fake, g_cache = pair.generate(z, y)
+                fake_logits, fake_cache = pair.discriminate(fake, y)
+                g_loss, logit_grad = nn.generator_loss(fake_logits, saturating=cfg.g_loss == "saturating")
+                dx = d.backward(logit_grad, fake_cache, param_grads=False)
+                g.zero_grads()
+                g.backward(pair.discriminator_input_grad(dx), g_cache, input_grad=False)
+                self.g_opt.step()
+                g_steps += 1
+                sums["g_loss"] += g_loss
+
+            if self.progress and (i + 1) % 50 == 0:
+                self._check_finite(sums, epoch, i + 1)
+                bar.set(d_loss=float(sums["d_loss"]) / d_steps, g_loss=float(sums["g_loss"]) / max(g_steps, 1),
+                        D_x=float(sums["d_real"]) / d_steps, D_G_z=float(sums["d_fake"]) / d_steps)
+        self._check_finite(sums, epoch, batches)
+        record = {
+            "epoch": epoch,
+            "d_loss": float(sums["d_loss"]) / d_steps,
+            "g_loss": float(sums["g_loss"]) / max(g_steps, 1),
+            "d_real": float(sums["d_real"]) / d_steps,
+            "d_fake": float(sums["d_fake"]) / d_steps,
+            "lr": self.d_opt.current_lr,
+            "momentum": self.d_opt.current_momentum,
+            "updates": self.d_opt.updates,
+            "train_seconds": time.perf_counter() - start,
+        }
+        return record
+
+    def _check_finite(self, sums: dict, epoch: int, iteration: int) -> None:
+        for key in ("d_loss", "g_loss"):
+            if not math.isfinite(float(sums[key])):
+                raise TrainingDiverged(
+                    f"the {'discriminator' if key == 'd_loss' else 'generator'} loss became "
+                    f"{float(sums[key])} at epoch {epoch}, iteration {iteration}. The last good "
+                    f"checkpoint is {self.run_dir / 'latest.npz'} (epoch {self.epoch}); lower the "
+                    "learning rate (--lr) and resume or start again."
+                )
+
+    # -- evaluation ------------------------------------------------------------------------
+    def fixed_grid(self):
+        """100 samples from fixed noise: one row per label for the conditional model."""
+        self.eval_backend.reseed(self.config.seed + 1_000_003)
+        labels = evaluation_labels(self.backend, 100) if self.pair.conditional else None
+        return generate(self.pair, self.backend, self.eval_backend, self.config, labels=labels, n=100)
+
+    def validation_ll(self) -> tuple[float, float]:
+        """Parzen log-likelihood of the validation points under the generator's samples."""
+        from .parzen import select_sigma
+
+        self.eval_backend.reseed(self.config.seed + 2_000_003)
+        n = self.config.eval_samples
+        labels = evaluation_labels(self.backend, n) if self.pair.conditional else None
+        samples = generate(self.pair, self.backend, self.eval_backend, self.config, labels=labels, n=n)
+        sigma, by_sigma = select_sigma(samples, self.data.valid_x, self.backend)
+        return by_sigma[sigma], sigma
+
+    # -- the run ---------------------------------------------------------------------------
+    def run(self) -> dict:
+        from . import plots
+
+        cfg = self.config
+        (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
+        metrics = read_metrics(self.run_dir)
+        while self.epoch < cfg.epochs:
+            record = self.train_epoch()
+            self.epoch += 1
+            eval_start = time.perf_counter()
+            if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
+                ll, sigma = self.validation_ll()
+                record.update(valid_ll=ll, sigma=sigma)
+                if ll > self.best_valid_ll:
+                    self.best_valid_ll, self.best_epoch = ll, self.epoch
+            grid = self.fixed_grid()
+            if _keeps_grid(self.epoch):
+                self.grids[f"epoch_{self.epoch}"] = self.backend.to_numpy(
+                    (grid * 255).round().astype(self.backend.xp.uint8))
+            plots.save_image_grid(self.backend.to_numpy(grid), self.run_dir / "samples" / f"epoch_{self.epoch:03d}.png",
+                                  nrow=10, title=f"epoch {self.epoch}",
+                                  row_labels=list(range(10)) if self.pair.conditional else None)
+            record["eval_seconds"] = time.perf_counter() - eval_start
+            self.seconds += record["train_seconds"] + record["eval_seconds"]
+            record["seconds"] = self.seconds
+            record["best_epoch"] = self.best_epoch
+            metrics.append(record)
+            _write_lines_atomic(self.run_dir / "metrics.jsonl", metrics)
+            self.save("latest.npz")
+            if self.best_epoch == self.epoch:
+                self.save("best.npz")
+            plots.plot_training_curves(metrics, self.run_dir / "curves.png")
+            if self.progress:
+                ll = record.get("valid_ll")
+                print(f"epoch {self.epoch}: d_loss {record['d_loss']:.4f} g_loss {record['g_loss']:.4f} "
+                      f"D(x) {record['d_real']:.3f} D(G(z)) {record['d_fake']:.3f}"
+                      + (f" valid LL {ll:.1f} (sigma {record['sigma']:.3f})" if ll is not None else "")
+                      + f" [{record['train_seconds']:.0f}s + {record['eval_seconds']:.0f}s]",
+                      flush=True)
+            if cfg.patience and self.epoch - self.best_epoch >= cfg.patience:
+                if self.progress:
+                    print(f"stopping: no better validation LL for {cfg.patience} epochs "
+                          f"(best {self.best_valid_ll:.1f} at epoch {self.best_epoch})", flush=True)
+                break
+        self._samples_over_training(self.backend.to_numpy(self.fixed_grid()))
+        return {"epochs": self.epoch, "best_valid_ll": self.best_valid_ll,
+                "best_epoch": self.best_epoch, "seconds": self.seconds, "run_dir": str(self.run_dir)}
+
+    def _samples_over_training(self, final_grid) -> None:
+        from . import plots
+
+        kept = sorted((int(k.split("_")[1]), g / 255.0) for k, g in self.grids.items())
+        kept = [(e, g) for e, g in kept if e != self.epoch][-5:] + [(self.epoch, final_grid)]
+        plots.save_samples_over_training(kept, self.run_dir / "samples_over_training.png", nrow=10)
+
+
+def _keeps_grid(epoch: int) -> bool:
+    """Epochs whose sample grid goes into the checkpoint: 1, 2, 5, 10, 20, 50, 100, ..."""
+    if epoch < 1:
+        return False
+    while epoch % 10 == 0:
+        epoch //= 10
+    return epoch in (1, 2, 5)
+
+
+def _write_lines_atomic(path: Path, records: list[dict]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+    os.replace(tmp, path)
+
+
+def new_run(config: TrainConfig, run_dir) -> None:
+    """Create a run directory and write its resolved configuration."""
+    run_dir = Path(run_dir)
+    # A directory holding only a config.json never trained (say, the data failed to load):
+    # it may be reused.
+    if run_dir.exists() and any(p.name != "config.json" for p in run_dir.iterdir()):
+        raise RunDirError(
+            f"run directory {run_dir} already exists and is not empty: pass --resume to continue "
+            "it, or choose another --out"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write_json_atomic(run_dir / "config.json", asdict(config))
+
+
+def load_config(run_dir) -> TrainConfig:
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise RunDirError(f"{run_dir} is not a run directory: it has no config.json")
+    return TrainConfig.from_dict(json.loads(path.read_text()))
+
+
+def resume_config(run_dir, *, epochs: int | None = None, backend: str | None = None) -> TrainConfig:
+    """The configuration of the run in ``run_dir``; ``epochs`` may extend it."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "latest.npz").exists():
+        raise RunDirError(f"nothing to resume in {run_dir}: it has no latest.npz checkpoint")
+    config = load_config(run_dir)
+    if epochs is not None:
+        config.epochs = epochs
+    if backend is not None:
+        config.backend = backend
+    config.validate()
+    _write_json_atomic(run_dir / "config.json", asdict(config))
+    return config
+
+
+def train(config: TrainConfig, run_dir, splits, *, resume: bool = False, progress: bool = True,
+          prepared: bool = False) -> dict:
+    """Train a new run, or resume the one in ``run_dir`` (then ``config`` comes from resume_config).
+
+    ``prepared``: ``new_run`` already created the directory (the CLI does that before
+    loading the data, so that a bad --out fails at once).
+    """
+    if not resume and not prepared:
+        new_run(config, run_dir)
+    trainer = Trainer(config, run_dir, splits, progress=progress)
+    if resume:
+        trainer.restore(Path(run_dir) / "latest.npz")
+        metrics = [r for r in read_metrics(run_dir) if r["epoch"] <= trainer.epoch]
+        _write_lines_atomic(Path(run_dir) / "metrics.jsonl", metrics)
+        if progress:
+            print(f"resuming {run_dir} after epoch {trainer.epoch}", flush=True)
+    return trainer.run()
+
+
+def load_pair(run_dir, backend: Backend, which: str = "best"):
+    """The trained networks of a run: (config, pair, checkpoint meta)."""
+    config = load_config(run_dir)
+    path = Path(run_dir) / f"{which}.npz"
+    if not path.exists():
+        raise RunDirError(f"{run_dir} has no {which}.npz checkpoint (has training run one epoch?)")
+    pair = build_pair(backend, config.model_config())
+    _, meta = checkpoint.load(path, {"generator": pair.generator, "discriminator": pair.discriminator})
+    return config, pair, meta
+
+
+__all__ = ["TrainConfig", "PRESETS", "resolve_config", "resume_config", "train", "Trainer",
+           "TrainingDiverged", "RunDirError", "load_pair", "load_config", "IMAGE_DIM"]

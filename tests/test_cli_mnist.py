@@ -1,0 +1,91 @@
+"""`cgan train/eval/sample`: end to end on tiny synthetic data, and their error paths."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib.image
+import pytest
+
+import nn
+from cgan.cli import main
+from cgan.evaluate import evaluate_run, sample_to_png
+from cgan.train import train
+
+from .test_train import fake_mnist, tiny_config
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    splits = fake_mnist()
+    for model in ("cgan", "gan"):
+        train(tiny_config(model, epochs=1), root / model, splits, progress=False)
+    return root, splits
+
+
+def test_evaluate_run_writes_eval_json_and_figure(runs, tmp_path):
+    root, splits = runs
+    b = nn.get_backend("numpy")
+    result = evaluate_run(root / "cgan", b, splits, n_samples=100, data_dir=tmp_path, progress=False)
+    for key in ("parzen_ll", "parzen_std_error", "parzen_sigma", "frechet_distance", "label_accuracy"):
+        assert key in result
+    assert len(result["label_accuracy"]["per_class"]) == 10
+    assert json.loads((root / "cgan" / "eval.json").read_text())["parzen_ll"] == result["parzen_ll"]
+    assert matplotlib.image.imread(root / "cgan" / "figure2.png").shape[0] > 200
+    assert (tmp_path / "mnist-classifier-v1.npz").exists()  # the classifier is cached
+
+
+def test_sample_writes_a_png(runs, tmp_path):
+    root, _ = runs
+    b = nn.get_backend("numpy")
+    out = sample_to_png(root / "cgan", b, label=7, n=16, output=tmp_path / "s.png")
+    assert matplotlib.image.imread(out).shape[0] > 100
+    assert main(["sample", str(root / "gan"), "-n", "9", "-o", str(tmp_path / "g.png")]) == 0
+
+
+def test_sample_label_on_an_unconditional_run_is_an_error(runs, capsys, tmp_path):
+    root, _ = runs
+    assert main(["sample", str(root / "gan"), "--label", "3", "-o", str(tmp_path / "x.png")]) == 1
+    assert "needs a conditional (cgan) run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["sample", "RUN", "--label", "12"], "expected a digit 0-9"),
+    (["train", "cifar"], "invalid choice"),
+    (["train", "mnist", "--epochs", "-3"], "expected a positive integer"),
+    (["train", "mnist", "--g-dropout-keep", "1.5"], "expected a probability"),
+    (["eval"], "required"),
+])
+def test_usage_errors(capsys, argv, message):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_run_dir_errors_are_messages_not_tracebacks(runs, capsys, tmp_path):
+    root, _ = runs
+    assert main(["sample", str(tmp_path / "nowhere")]) == 1
+    assert "no config.json" in capsys.readouterr().err
+    assert main(["train", "mnist", "--out", str(root / "cgan"), "--quiet"]) == 1
+    assert "already exists" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["train", "mnist", "--out", str(tmp_path / "empty"), "--resume", "--quiet"]) == 1
+    assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_real_mnist_smoke(tmp_path, capsys):
+    """The real command on real MNIST (fetched and verified if missing), cut to a few batches."""
+    from cgan.data.mnist import MnistError, load_mnist
+
+    try:
+        load_mnist(progress=False)
+    except MnistError as exc:
+        pytest.skip(f"MNIST could not be fetched here: {exc}")
+    out = tmp_path / "run"
+    assert main(["train", "mnist", "--out", str(out), "--epochs", "1", "--train-limit", "300",
+                 "--eval-samples", "200", "--eval-valid-points", "200", "--quiet"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["epochs"] == 1 and summary["best_epoch"] == 1
+    assert (out / "best.npz").exists() and (out / "samples" / "epoch_001.png").exists()
