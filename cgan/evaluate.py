@@ -11,15 +11,13 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
 from pathlib import Path
 
 from nn.backend import Backend
 
-from .train import evaluation_labels, generate, load_pair
+from .train import evaluation_labels, generate, load_pair, write_json
 
 # Evaluation noise comes from its own stream, so results do not depend on training's.
 EVAL_SEED = 12345
@@ -76,7 +74,7 @@ def evaluate_run(run_dir, backend: Backend, splits, *, which: str = "best", n_sa
     plots.save_image_grid(backend.to_numpy(grid), run_dir / "figure2.png", nrow=10,
                           title=f"{config.model} samples, epoch {meta['epoch']}",
                           row_labels=list(range(10)) if pair.conditional else None)
-    _write_json(run_dir / "eval.json", result)
+    write_json(run_dir / "eval.json", result)
     return result
 
 
@@ -107,8 +105,3 @@ def sample_to_png(run_dir, backend: Backend, *, label=None, n: int = 64, output=
                           title=None if label is None else f"digit {label}")
     return output
 
-
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)

@@ -12,13 +12,13 @@ white digits on black as in MNIST.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from nn.fileio import atomic_write
 
 __all__ = ["image_mosaic", "save_image_grid", "plot_training_curves", "save_samples_over_training"]
 
@@ -72,17 +72,9 @@ def image_mosaic(images, nrow: int, ncol: int | None = None, *, sep: int = SEPAR
 def _save(fig: Figure, path) -> Path:
     """Write the figure to ``path`` as a PNG, atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=DPI)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=DPI)
     return path
 
 

@@ -7,6 +7,7 @@ docs/backprop.md for the derivation of every backward pass.
 from .backend import Backend, BackendUnavailable, available_backends, get_backend
 from .layers import (
     Dropout,
+    Embedding,
     Gaussian,
     Join,
     Layer,
@@ -40,6 +41,7 @@ __all__ = [
     "Dropout",
     "Sequential",
     "Join",
+    "Embedding",
     "Uniform",
     "Gaussian",
     "bce_with_logits",

@@ -13,12 +13,12 @@ new one, never a torn file. This is plain file I/O, so it uses NumPy directly.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy
+
+from .fileio import atomic_write
 
 __all__ = ["save", "load", "CheckpointError"]
 
@@ -47,33 +47,9 @@ def save(path, groups: dict, meta: dict | None = None) -> Path:
             arrays[f"{group}/{key}"] = _host(value)
     if meta is not None:
         arrays[_META_KEY] = numpy.array(json.dumps(meta))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            numpy.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
+    with atomic_write(path) as f:
+        numpy.savez(f, **arrays)
     return path
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # some platforms cannot open directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load(path, groups: dict | None = None):

@@ -395,3 +395,93 @@ class Join(_Composite):
             dy[:, width_a:], cache_b, param_grads=param_grads, input_grad=input_grad
         )
         return (dx_a, dx_b) if input_grad else None
+
+
+# -- lookup -----------------------------------------------------------------------------
+class Embedding(Layer):
+    """A lookup table: row ``idx`` of W for every integer index, y = W[idx].
+
+    W has shape (vocab_size, dim). The input is an integer array of any shape (``(batch,)``
+    for one word per example, ``(batch, k)`` for k words) on the layer's backend; the
+    output has shape ``idx.shape + (dim,)`` in the backend's dtype.
+
+    Derivative: y[..., :] = W[idx[...], :] is linear in W, so
+
+        dL/dW[v, :] = sum over every position p with idx[p] = v of dL/dy[p, :]
+
+    (rows of W that no index selects get 0; a row selected twice gets both gradients).
+    Backward scatters dL/dy into ``grads["W"]`` with ``xp.add.at`` (on the flattened
+    table, entry (v, j) being number v * dim + j), which adds every repeated index
+    (``grad[idx] += dy`` would keep only one of them). The indices are discrete, so there
+    is no input gradient: ``input_grad`` is ignored and backward always returns None.
+
+    Args:
+        vocab_size, dim: the table's shape.
+        backend: the Backend that holds the table.
+        init: initialisation of W, ``Gaussian(std)`` (default 0.01), ``Uniform(irange)``,
+            or any callable ``init(backend, shape)``.
+        check_indices: check in forward that every index is in [0, vocab_size) (raises
+            IndexError). This reads the min and max back to the host, which synchronises a
+            GPU; pass False in a hot GPU loop whose indices are known to be in range.
+    """
+
+    def __init__(self, vocab_size: int, dim: int, backend: Backend, init=Gaussian(0.01),
+                 check_indices: bool = True):
+        super().__init__(backend)
+        if vocab_size < 1 or dim < 1:
+            raise ValueError(
+                f"Embedding needs a positive vocab_size and dim, got {vocab_size} and {dim}"
+            )
+        self.vocab_size, self.dim = int(vocab_size), int(dim)
+        self.check_indices = bool(check_indices)
+        W = init(backend, (self.vocab_size, self.dim))
+        backend.check(W, f"{self!r} (its init)")
+        self._add_param("W", W)
+
+    def __repr__(self) -> str:
+        return f"Embedding({self.vocab_size} words x {self.dim})"
+
+    def _check(self, idx) -> None:
+        if not isinstance(idx, self.backend.array_type):
+            kind = f"{type(idx).__module__}.{type(idx).__qualname__}"
+            raise TypeError(
+                f"{self!r} takes an integer array on the {self.backend.name} backend, got "
+                f"a {kind}; convert it with backend.xp.asarray(..., dtype='int64')"
+            )
+        if idx.dtype.kind not in "iu":
+            raise TypeError(
+                f"{self!r} takes integer indices, got {idx.dtype} data (indices are not "
+                f"rounded or cast silently; convert them with .astype('int64'))"
+            )
+        if self.check_indices and idx.size:
+            low, high = int(idx.min()), int(idx.max())
+            if low < 0 or high >= self.vocab_size:
+                bad = low if low < 0 else high
+                raise IndexError(
+                    f"{self!r}: index {bad} is out of range; indices must be in "
+                    f"[0, {self.vocab_size})"
+                )
+
+    def forward(self, x, train: bool = True):
+        self._check(x)
+        return self.backend.xp.take(self.params["W"], x, axis=0), x
+
+    def backward(self, dy, cache, *, param_grads: bool = True, input_grad: bool = True):
+        idx = cache
+        if tuple(dy.shape) != tuple(idx.shape) + (self.dim,):
+            raise ValueError(
+                f"{self!r}: backward got dy of shape {tuple(dy.shape)}, expected "
+                f"{tuple(idx.shape) + (self.dim,)} (the forward output's shape)"
+            )
+        if param_grads:
+            xp, grad = self.backend.xp, self.grads["W"]
+            rows = idx.reshape(-1).astype(xp.int64)
+            if grad.flags.c_contiguous:
+                # The same scatter-add on the flat table, element by element: entry
+                # (v, j) is number v * dim + j. NumPy's add.at is several times faster
+                # on a 1-D target than on rows of a 2-D one.
+                flat = (rows[:, None] * self.dim + xp.arange(self.dim)).reshape(-1)
+                xp.add.at(grad.reshape(-1), flat, dy.reshape(-1))
+            else:
+                xp.add.at(grad, rows, dy.reshape(-1, self.dim))
+        return None

@@ -88,10 +88,11 @@ def test_predict_and_features_shapes_and_dtypes(backend_name):
     assert isinstance(feats, b.array_type) and feats.shape == (2500, 256)
     assert feats.dtype == b.xp.float32
     assert float(feats.min()) >= 0  # after a ReLU
-    # Chunking changes nothing; dropout is off in evaluation.
+    # Chunking changes nothing but float32 rounding (BLAS sums in another order for
+    # another batch size: ~sqrt(784) * 6e-8 relative per layer); dropout is off in evaluation.
     np.testing.assert_array_equal(b.to_numpy(clf.predict(net, x, batch=7)), b.to_numpy(labels))
     np.testing.assert_allclose(b.to_numpy(clf.features(net, x, batch=2500)), b.to_numpy(feats),
-                               rtol=1e-6, atol=1e-6)
+                               rtol=1e-5, atol=1e-5)
     assert clf.predict(net, x[:0]).shape == (0,)
     assert clf.features(net, x[:0]).shape == (0, 256)
 

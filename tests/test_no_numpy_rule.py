@@ -21,6 +21,7 @@ ALLOWED_NUMPY = {
     "nn/backend.py": "the backend: wraps numpy as an array module",
     "nn/checkpoint.py": "file I/O: reads and writes .npz on the host",
     "cgan/data/mnist.py": "file I/O: reads IDX files, verifies and splits them on the host",
+    "cgan/data/mirflickr.py": "file I/O: reads the list files and the features .npz on the host",
     "cgan/plots.py": "figures: arranges host copies of samples for matplotlib",
     "cgan/metrics.py": "host linear algebra: scipy's matrix square root for the Frechet distance",
 }

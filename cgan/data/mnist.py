@@ -29,7 +29,6 @@ import hashlib
 import http.client
 import io
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -41,6 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy
+
+from nn.fileio import atomic_write
 
 __all__ = [
     "MNIST_FILES",
@@ -260,18 +261,8 @@ def _atomic_write(path: Path, data: bytes) -> None:
     new one, never half a download. Created with mode 0o666 less the umask (mkstemp's
     0o600 would hide a shared cache from other users).
     """
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as f:
+        f.write(data)
 
 
 def _store_verified(directory: Path, name: str, data: bytes, origin: str) -> None:

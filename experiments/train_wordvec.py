@@ -1,0 +1,80 @@
+"""Train 200-d skip-gram tag vectors on MIR Flickr's all_tags.txt and show nearest neighbours.
+
+The conditional adversarial nets paper conditioned its tagging model on 200-d skip-gram
+vectors of user tags; this reproduces that step with cgan.wordvec (nn.Embedding tables,
+negative sampling, no autograd) and writes them in word2vec's text format. Then it prints
+the 8 nearest neighbours (cosine similarity) of a few tags, the table in docs/wordvec.md:
+
+    OPENBLAS_NUM_THREADS=1 python experiments/train_wordvec.py \\
+        --data-dir ../shared/mirflickr --out runs/wordvec/mirflickr-sgns-200.txt --seed 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+import nn
+from cgan.data.mirflickr import MirFlickrError, load_mirflickr
+from cgan.wordvec import load_word2vec, nearest_words, save_word2vec, train_word_vectors
+
+QUERIES = ("sky", "dog", "sea", "flower", "night", "portrait", "car", "food")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", default=None,
+                        help="MIR Flickr directory (default $CGAN_MIRFLICKR_DIR, else ../shared/mirflickr)")
+    parser.add_argument("--out", default="runs/wordvec/mirflickr-sgns-200.txt",
+                        help="where to write the vectors (word2vec text format)")
+    parser.add_argument("--dim", type=int, default=200)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--negatives", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=1024)
+    parser.add_argument("--lr", type=float, default=0.025)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--backend", default="numpy", choices=("numpy", "cupy"))
+    parser.add_argument("--neighbours", type=int, default=8)
+    parser.add_argument("--queries", nargs="*", default=list(QUERIES))
+    args = parser.parse_args(argv)
+
+    try:
+        data = load_mirflickr(args.data_dir)
+    except MirFlickrError as exc:
+        parser.exit(2, f"train_wordvec: {exc}\n")
+    backend = nn.get_backend(args.backend, "float32", args.seed)
+    start = time.perf_counter()
+    vectors = train_word_vectors(data.tags, len(data.vocab), backend, dim=args.dim,
+                                 negatives=args.negatives, epochs=args.epochs, batch=args.batch,
+                                 lr=args.lr, seed=args.seed)
+    seconds = time.perf_counter() - start
+    out = save_word2vec(args.out, data.vocab, vectors)
+    print(f"trained {len(data.vocab):,} x {args.dim} vectors in {seconds:.1f} s "
+          f"({args.epochs} epochs, seed {args.seed}, backend {args.backend}, "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, "
+          f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}); wrote {out}")
+
+    # The table is computed from the file as written (what a later step will load).
+    words, table = load_word2vec(out, vocab=data.vocab)
+    host = nn.get_backend("numpy", "float32")
+    index = {w: i for i, w in enumerate(words)}
+    queries = [q for q in args.queries if q in index]
+    for q in args.queries:
+        if q not in index:
+            print(f"(query {q!r} is not in the vocabulary)", file=sys.stderr)
+    ids = [index[q] for q in queries]
+    top, sims = nearest_words(table, table[ids], args.neighbours, host, exclude=ids)
+    print()
+    print("| tag | nearest tags (cosine similarity) |")
+    print("| --- | --- |")
+    for q, row, row_sims in zip(queries, top.tolist(), sims.tolist()):
+        cells = ", ".join(f"{words[i]} {s:.2f}" for i, s in zip(row, row_sims))
+        print(f"| {q} | {cells} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
