@@ -2,7 +2,8 @@
 
 It exercises every part of the library that the paper's experiments use: Linear, ReLU,
 Maxout, Dropout, the discriminator and generator losses from logits, the generator's step
-backpropagated through a frozen discriminator, and SGD with momentum. It runs in seconds
+backpropagated through a frozen discriminator, and SGD with momentum, through the same
+training steps as the MNIST experiment (cgan.train.discriminator_step / generator_step). It runs in seconds
 on a CPU and prints how the generated distribution approaches the data's.
 """
 
@@ -12,7 +13,9 @@ from dataclasses import asdict, dataclass
 
 import nn
 
+from .models import AdversarialPair, ModelConfig
 from .progress import Progress
+from .train import discriminator_step, generator_step
 
 
 @dataclass
@@ -60,27 +63,12 @@ def run_demo(backend: nn.Backend, steps: int = 3000, batch: int = 128, progress:
     def noise(n):
         return backend.uniform((n, NOISE_DIM), -1.0, 1.0)
 
+    pair = AdversarialPair(generator, discriminator, ModelConfig(model="gan", noise_dim=NOISE_DIM))
     bar = Progress(range(steps), "demo", every_s=2.0) if progress else range(steps)
     for step in bar:
-        # Discriminator: descend -V(D, G) on a real and a generated batch.
-        fake, _ = generator.forward(noise(batch))
-        real_logits, real_cache = discriminator.forward(data(batch))
-        fake_logits, fake_cache = discriminator.forward(fake)
-        d_loss, d_real_grad, d_fake_grad = nn.discriminator_loss(real_logits, fake_logits)
-        discriminator.zero_grads()
-        discriminator.backward(d_real_grad, real_cache, input_grad=False)
-        discriminator.backward(d_fake_grad, fake_cache, input_grad=False)
-        d_opt.step()
-
-        # Generator: descend -log D(G(z)) through D without touching D's gradients.
-        fake, g_cache = generator.forward(noise(batch))
-        fake_logits, fake_cache = discriminator.forward(fake)
-        g_loss, g_logit_grad = nn.generator_loss(fake_logits)
-        generator.zero_grads()
-        fake_grad = discriminator.backward(g_logit_grad, fake_cache, param_grads=False)
-        generator.backward(fake_grad, g_cache, input_grad=False)
-        g_opt.step()
-
+        # The same two updates as the MNIST experiment (cgan/train.py).
+        d_loss, _, _ = discriminator_step(pair, d_opt, data(batch), None, noise(batch))
+        g_loss = generator_step(pair, g_opt, None, noise(batch))
         if progress and step % 100 == 0:
             bar.set(d_loss=float(d_loss), g_loss=float(g_loss))
 

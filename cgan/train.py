@@ -219,6 +219,43 @@ def read_metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+# -- one adversarial iteration, shared by every experiment ------------------------------------
+def discriminator_step(pair, opt: nn.SGD, x, y, z):
+    """One discriminator update on a real minibatch x and a generated one G(z, y).
+
+    Descends 0.5 (BCE(D(x), 1) + BCE(D(G(z)), 0)) = -V(D, G) / 2, the original code's
+    objective. Returns (loss, mean D(x), mean D(G(z))) as 0-d arrays (no host sync).
+    """
+    d = pair.discriminator
+    fake, _ = pair.generate(z, y)
+    real_logits, real_cache = pair.discriminate(x, y)
+    fake_logits, fake_cache = pair.discriminate(fake, y)
+    loss, real_grad, fake_grad = nn.discriminator_loss(real_logits, fake_logits)
+    real_grad *= 0.5
+    fake_grad *= 0.5
+    d.zero_grads()
+    d.backward(real_grad, real_cache, input_grad=False)
+    d.backward(fake_grad, fake_cache, input_grad=False)
+    opt.step()
+    return (0.5 * loss, nn.functional.sigmoid(real_logits).mean(),
+            nn.functional.sigmoid(fake_logits).mean())
+
+
+def generator_step(pair, opt: nn.SGD, y, z, saturating: bool = False):
+    """One generator update through the discriminator, whose gradients stay untouched.
+
+    Descends -log D(G(z)) (or log(1 - D(G(z))) when ``saturating``). Returns the loss.
+    """
+    fake, g_cache = pair.generate(z, y)
+    fake_logits, fake_cache = pair.discriminate(fake, y)
+    loss, logit_grad = nn.generator_loss(fake_logits, saturating=saturating)
+    dx = pair.discriminator.backward(logit_grad, fake_cache, param_grads=False)
+    pair.generator.zero_grads()
+    pair.generator.backward(pair.discriminator_input_grad(dx), g_cache, input_grad=False)
+    opt.step()
+    return loss
+
+
 # -- the trainer -------------------------------------------------------------------------
 class Trainer:
     """Owns one run: networks, optimisers, data on the device, and the run directory."""
@@ -282,7 +319,7 @@ class Trainer:
     # -- one epoch -----------------------------------------------------------------------
     def train_epoch(self) -> dict:
         cfg, b, xp = self.config, self.backend, self.backend.xp
-        pair, g, d = self.pair, self.pair.generator, self.pair.discriminator
+        pair = self.pair
         epoch = self.epoch + 1
         self.g_opt.set_epoch(epoch)
         self.d_opt.set_epoch(epoch)
@@ -300,36 +337,18 @@ class Trainer:
             labels = self.data.train_y[idx]
             y = one_hot(b, labels) if pair.conditional else None
 
-            # Discriminator step on a real and a generated minibatch.
             z = sample_noise(b, cfg.noise, cfg.batch_size, pair.config.noise_dim)
-            fake, _ = pair.generate(z, y)
-            real_logits, real_cache = pair.discriminate(x, y)
-            fake_logits, fake_cache = pair.discriminate(fake, y)
-            d_loss, d_real_grad, d_fake_grad = nn.discriminator_loss(real_logits, fake_logits)
-            # The original code's objective is the mean of the two cross-entropies.
-            d_real_grad *= 0.5
-            d_fake_grad *= 0.5
-            d.zero_grads()
-            d.backward(d_real_grad, real_cache, input_grad=False)
-            d.backward(d_fake_grad, fake_cache, input_grad=False)
-            self.d_opt.step()
+            d_loss, d_real, d_fake = discriminator_step(pair, self.d_opt, x, y, z)
             d_steps += 1
-            sums["d_loss"] += 0.5 * d_loss
-            sums["d_real"] += nn.functional.sigmoid(real_logits).mean()
-            sums["d_fake"] += nn.functional.sigmoid(fake_logits).mean()
+            sums["d_loss"] += d_loss
+            sums["d_real"] += d_real
+            sums["d_fake"] += d_fake
 
             if d_steps % cfg.k_steps == 0:
-                # Generator step on fresh noise, through the discriminator.
                 z = sample_noise(b, cfg.noise, cfg.batch_size, pair.config.noise_dim)
-                fake, g_cache = pair.generate(z, y)
-                fake_logits, fake_cache = pair.discriminate(fake, y)
-                g_loss, logit_grad = nn.generator_loss(fake_logits, saturating=cfg.g_loss == "saturating")
-                dx = d.backward(logit_grad, fake_cache, param_grads=False)
-                g.zero_grads()
-                g.backward(pair.discriminator_input_grad(dx), g_cache, input_grad=False)
-                self.g_opt.step()
+                sums["g_loss"] += generator_step(pair, self.g_opt, y, z,
+                                                 saturating=cfg.g_loss == "saturating")
                 g_steps += 1
-                sums["g_loss"] += g_loss
 
             if self.progress and (i + 1) % 50 == 0:
                 self._check_finite(sums, epoch, i + 1)
