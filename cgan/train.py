@@ -54,6 +54,8 @@ class TrainConfig:
     momentum_start_epoch: int = 1
     momentum_end_epoch: int = 250
     k_steps: int = 1
+    optimizer: str = "sgd"     # "sgd" (the papers) or "adam" (lr, beta1 below; no momentum ramp)
+    beta1: float = 0.5
     noise: str = "uniform01"
     g_loss: str = "nonsaturating"
     init: str = "uniform"
@@ -75,6 +77,8 @@ class TrainConfig:
     def validate(self) -> None:
         if self.noise not in NOISES:
             raise ValueError(f"noise must be one of {', '.join(NOISES)}, got {self.noise!r}")
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
         if self.g_loss not in G_LOSSES:
             raise ValueError(f"g_loss must be one of {', '.join(G_LOSSES)}, got {self.g_loss!r}")
         for name in ("epochs", "batch_size", "k_steps", "eval_every", "eval_samples",
@@ -114,15 +118,16 @@ PRESETS: dict[str, dict[str, dict]] = {
         "gan": dict(_SGD, **_GAN_DECAY, epochs=300, momentum_end_epoch=250, noise="gaussian",
                     d_input_keep=0.8, d_hidden_keep=0.5, g_hidden_keep=1.0, patience=50),
     },
-    # About 15 minutes on a 2-core CPU: the paper's networks and optimiser, 15 epochs, a
-    # faster momentum ramp, and Gaussian noise (uniform noise collapsed to a single image
-    # in every probe; see docs/mnist.md). The conditional run uses dropout 0.5 everywhere
-    # (the conditional paper's words); the baseline keeps the original code's dropout.
+    # About 15 minutes on a 2-core CPU: the papers' networks, 15 epochs, dropout 0.5, Gaussian
+    # noise, and Adam (lr 2e-4, beta1 0.5) instead of SGD: with SGD every short run collapsed
+    # to one image (docs/mnist.md, "Probes").
     "default": {
-        "cgan": dict(_SGD, **_CGAN_DECAY, epochs=15, momentum_end_epoch=10, noise="gaussian",
-                     d_input_keep=0.5, d_hidden_keep=0.5, g_hidden_keep=0.5, eval_valid_points=2000),
-        "gan": dict(_SGD, **_GAN_DECAY, epochs=15, momentum_end_epoch=10, noise="gaussian",
-                    d_input_keep=0.8, d_hidden_keep=0.5, g_hidden_keep=1.0, eval_valid_points=2000),
+        "cgan": dict(_SGD, epochs=15, optimizer="adam", lr=2e-4, lr_decay=1.0, beta1=0.5,
+                     noise="gaussian", d_input_keep=0.5, d_hidden_keep=0.5, g_hidden_keep=0.5,
+                     eval_valid_points=2000),
+        "gan": dict(_SGD, epochs=15, optimizer="adam", lr=2e-4, lr_decay=1.0, beta1=0.5,
+                    noise="gaussian", d_input_keep=0.8, d_hidden_keep=0.5, g_hidden_keep=1.0,
+                    eval_valid_points=2000),
     },
 }
 
@@ -219,8 +224,19 @@ def read_metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def make_optimizer(config: TrainConfig, net: nn.Layer):
+    """SGD with the papers' schedules, or Adam, for one network."""
+    lr = nn.ExponentialDecay(config.lr, config.lr_decay, config.lr_min)
+    if config.optimizer == "adam":
+        return nn.Adam(net.params, net.grads, lr=lr, beta1=config.beta1,
+                       max_col_norm=config.max_col_norm)
+    momentum = nn.LinearRamp(config.momentum_start, config.momentum_end,
+                             config.momentum_start_epoch, config.momentum_end_epoch)
+    return nn.SGD(net.params, net.grads, lr=lr, momentum=momentum, max_col_norm=config.max_col_norm)
+
+
 # -- one adversarial iteration, shared by every experiment ------------------------------------
-def discriminator_step(pair, opt: nn.SGD, x, y, z):
+def discriminator_step(pair, opt, x, y, z):
     """One discriminator update on a real minibatch x and a generated one G(z, y).
 
     Descends 0.5 (BCE(D(x), 1) + BCE(D(G(z)), 0)) = -V(D, G) / 2, the original code's
@@ -241,7 +257,7 @@ def discriminator_step(pair, opt: nn.SGD, x, y, z):
             nn.functional.sigmoid(fake_logits).mean())
 
 
-def generator_step(pair, opt: nn.SGD, y, z, saturating: bool = False):
+def generator_step(pair, opt, y, z, saturating: bool = False):
     """One generator update through the discriminator, whose gradients stay untouched.
 
     Descends -log D(G(z)) (or log(1 - D(G(z))) when ``saturating``). Returns the loss.
@@ -274,13 +290,8 @@ class Trainer:
         self.data = to_device(self.backend, splits, config)
         self.pair = build_pair(self.backend, config.model_config(), self.data.marginals)
         g, d = self.pair.generator, self.pair.discriminator
-        momentum = nn.LinearRamp(config.momentum_start, config.momentum_end,
-                                 config.momentum_start_epoch, config.momentum_end_epoch)
-        lr = nn.ExponentialDecay(config.lr, config.lr_decay, config.lr_min)
-        self.g_opt = nn.SGD(g.params, g.grads, lr=lr, momentum=momentum,
-                            max_col_norm=config.max_col_norm)
-        self.d_opt = nn.SGD(d.params, d.grads, lr=lr, momentum=momentum,
-                            max_col_norm=config.max_col_norm)
+        self.g_opt = make_optimizer(config, g)
+        self.d_opt = make_optimizer(config, d)
         self.epoch = 0  # epochs completed
         self.grids: dict[str, object] = {}  # "epoch_N" -> uint8 host grid, a few epochs kept
         self.best_valid_ll = -math.inf

@@ -26,7 +26,7 @@ from .losses import (
     mse,
     softmax_cross_entropy,
 )
-from .optim import SGD, Constant, ExponentialDecay, LinearRamp, clip_column_norms
+from .optim import SGD, Adam, Constant, ExponentialDecay, LinearRamp, clip_column_norms
 
 __all__ = [
     "Backend",
@@ -51,6 +51,7 @@ __all__ = [
     "mse",
     "softmax_cross_entropy",
     "SGD",
+    "Adam",
     "Constant",
     "ExponentialDecay",
     "LinearRamp",

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from .backend import array_module
 
-__all__ = ["Constant", "ExponentialDecay", "LinearRamp", "SGD", "clip_column_norms"]
+__all__ = ["Constant", "ExponentialDecay", "LinearRamp", "SGD", "Adam", "clip_column_norms"]
 
 
 @dataclass(frozen=True)
@@ -165,3 +165,78 @@ def clip_column_norms(W, max_norm: float) -> None:
     # max_norm / max(norm, max_norm) is exactly 1 for columns within the limit, and
     # needs no data-dependent branch (which would synchronise a GPU).
     W *= max_norm / xp.maximum(norms, max_norm)
+
+
+class Adam:
+    """Adam (Kingma & Ba, 2015), updated in place:
+
+        m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2
+        p <- p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+
+    Not in the 2014 papers (they used SGD with momentum); the `default` MNIST preset uses
+    it because plain SGD collapsed in every short run (docs/mnist.md). ``lr`` may be a
+    per-update schedule, as for SGD; ``set_epoch`` exists so trainers can treat both alike.
+    """
+
+    def __init__(self, params: dict, grads: dict, lr=2e-4, beta1: float = 0.5,
+                 beta2: float = 0.999, eps: float = 1e-8, max_col_norm=None):
+        if set(params) != set(grads):
+            raise ValueError("params and grads must have the same keys")
+        if not (0.0 <= beta1 < 1.0 and 0.0 <= beta2 < 1.0):
+            raise ValueError(f"beta1 and beta2 must be in [0, 1), got {beta1}, {beta2}")
+        self.params, self.grads = params, grads
+        self.lr = _as_schedule(lr)
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self.max_col_norm = max_col_norm
+        self.m = {k: array_module(p).zeros_like(p) for k, p in params.items()}
+        self.v = {k: array_module(p).zeros_like(p) for k, p in params.items()}
+        self.updates = 0
+        self.epoch = 0
+
+    @property
+    def current_lr(self) -> float:
+        return self.lr(self.updates)
+
+    @property
+    def current_momentum(self) -> float:
+        return self.beta1
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def step(self) -> None:
+        t = self.updates + 1
+        # Bias corrections folded into one step size and one epsilon (scalars, no arrays).
+        step_size = self.current_lr * math.sqrt(1 - self.beta2**t) / (1 - self.beta1**t)
+        eps = self.eps * math.sqrt(1 - self.beta2**t)
+        for key, p in self.params.items():
+            g, m, v = self.grads[key], self.m[key], self.v[key]
+            xp = array_module(p)
+            m *= self.beta1
+            m += (1 - self.beta1) * g
+            v *= self.beta2
+            v += (1 - self.beta2) * (g * g)
+            p -= step_size * m / (xp.sqrt(v) + eps)
+            if self.max_col_norm is not None and p.ndim == 2:
+                clip_column_norms(p, self.max_col_norm)
+        self.updates = t
+
+    def state_dict(self) -> dict:
+        state = {f"m.{k}": a for k, a in self.m.items()}
+        state.update({f"v.{k}": a for k, a in self.v.items()})
+        state["updates"] = self.updates
+        state["epoch"] = self.epoch
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        for prefix, arrays in (("m", self.m), ("v", self.v)):
+            for key, a in arrays.items():
+                name = f"{prefix}.{key}"
+                if name not in state:
+                    raise ValueError(f"optimiser state has no {name!r}")
+                if tuple(state[name].shape) != tuple(a.shape):
+                    raise ValueError(f"optimiser state {name!r} has shape {tuple(state[name].shape)}, "
+                                     f"expected {tuple(a.shape)}")
+                a[...] = array_module(a).asarray(state[name], dtype=a.dtype)
+        self.updates = int(state["updates"])
+        self.epoch = int(state["epoch"])

@@ -113,3 +113,42 @@ def test_sgd_needs_matching_dicts():
     b = nn.get_backend("numpy")
     with pytest.raises(ValueError, match="same keys"):
         nn.SGD({"a": b.zeros((1,))}, {"b": b.zeros((1,))})
+
+
+def test_adam_follows_its_definition(backend_name):
+    b = nn.get_backend(backend_name, "float64")
+    p = {"w": b.asarray(np.array([[1.0, -2.0], [0.5, 3.0]]))}
+    g = {"w": b.zeros((2, 2))}
+    opt = nn.Adam(p, g, lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8)
+    ref, m, v = b.to_numpy(p["w"]).copy(), np.zeros((2, 2)), np.zeros((2, 2))
+    rng = np.random.default_rng(0)
+    for t in range(1, 8):
+        grad = rng.standard_normal((2, 2))
+        g["w"][...] = b.asarray(grad)
+        opt.step()
+        m = 0.9 * m + 0.1 * grad
+        v = 0.999 * v + 0.001 * grad * grad
+        ref = ref - 0.01 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+        np.testing.assert_allclose(b.to_numpy(p["w"]), ref, rtol=1e-12, atol=1e-15)
+    assert opt.updates == 7
+
+
+def test_adam_keeps_float32_and_round_trips_its_state(tmp_path):
+    from nn import checkpoint
+
+    b = nn.get_backend("numpy", "float32")
+    layer = nn.Linear(3, 2, b)
+    opt = nn.Adam(layer.params, layer.grads, lr=nn.ExponentialDecay(1e-3, 1.0001))
+    for _ in range(3):
+        y, cache = layer.forward(b.normal((4, 3)))
+        layer.zero_grads()
+        layer.backward(b.asarray(np.ones(y.shape)), cache)
+        opt.step()
+    assert all(a.dtype == np.float32 for a in [*opt.m.values(), *opt.v.values(), *layer.params.values()])
+    checkpoint.save(tmp_path / "c.npz", {"opt": opt})
+    other = nn.Adam(layer.params, layer.grads)
+    checkpoint.load(tmp_path / "c.npz", {"opt": other})
+    assert other.updates == 3
+    for k in opt.m:
+        np.testing.assert_array_equal(other.m[k], opt.m[k])
+        np.testing.assert_array_equal(other.v[k], opt.v[k])

@@ -112,7 +112,9 @@ def fake_mnist(n_train=300, n_valid=100, n_test=100, seed=0):
 
 
 def tiny_config(model="cgan", **overrides):
-    values = dict(epochs=2, eval_samples=100, eval_valid_points=100, width_scale=0.1)
+    """The default preset on tiny data; with SGD (the papers' optimiser) unless overridden."""
+    values = dict(epochs=2, eval_samples=100, eval_valid_points=100, width_scale=0.1,
+                  optimizer="sgd", lr=0.1, lr_decay=1.00004)
     values.update(overrides)
     return resolve_config(model, "default", **values)
 
@@ -163,12 +165,13 @@ def _params(path):
     return {k: v.copy() for k, v in pair.generator.params.items()}, meta
 
 
-@pytest.mark.parametrize("model", ["cgan", "gan"])
-def test_resume_equals_uninterrupted(tmp_path, model):
+@pytest.mark.parametrize("model, optimizer", [("cgan", "sgd"), ("gan", "sgd"), ("cgan", "adam")])
+def test_resume_equals_uninterrupted(tmp_path, model, optimizer):
     splits = fake_mnist()
-    train(tiny_config(model, epochs=3), tmp_path / "straight", splits, progress=False)
+    opt = dict(optimizer=optimizer) if optimizer == "sgd" else dict(optimizer="adam", lr=2e-4, lr_decay=1.0)
+    train(tiny_config(model, epochs=3, **opt), tmp_path / "straight", splits, progress=False)
 
-    train(tiny_config(model, epochs=1), tmp_path / "resumed", splits, progress=False)
+    train(tiny_config(model, epochs=1, **opt), tmp_path / "resumed", splits, progress=False)
     config = resume_config(tmp_path / "resumed", epochs=3)
     train(config, tmp_path / "resumed", splits, resume=True, progress=False)
 
@@ -231,7 +234,10 @@ def test_config_validation():
         resolve_config("cgan", "default", noise="cauchy")
     with pytest.raises(ValueError, match="keep probability"):
         resolve_config("cgan", "default", g_hidden_keep=1.5)
+    with pytest.raises(ValueError, match="optimizer must be"):
+        resolve_config("cgan", "default", optimizer="rmsprop")
     paper = resolve_config("cgan", "paper")
-    assert (paper.lr, paper.lr_decay, paper.lr_min, paper.momentum_start, paper.momentum_end,
-            paper.batch_size, paper.d_hidden_keep, paper.g_hidden_keep) == \
-        (0.1, 1.00004, 1e-6, 0.5, 0.7, 100, 0.5, 0.5)
+    assert (paper.optimizer, paper.lr, paper.lr_decay, paper.lr_min, paper.momentum_start,
+            paper.momentum_end, paper.batch_size, paper.d_hidden_keep, paper.g_hidden_keep) == \
+        ("sgd", 0.1, 1.00004, 1e-6, 0.5, 0.7, 100, 0.5, 0.5)
+    assert resolve_config("gan", "paper").lr_decay == 1.000004
