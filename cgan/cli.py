@@ -102,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--checkpoint", choices=["best", "latest"], default="best")
     _add_backend_options(sample)
     sample.set_defaults(func=_cmd_sample)
+
+    from .tagging import add_subcommands as add_tagging_subcommands
+
+    add_tagging_subcommands(sub)  # train-tagging, eval-tagging (docs/tagging.md)
     return parser
 
 

@@ -38,11 +38,11 @@ from pathlib import Path
 import nn
 from nn import checkpoint
 from nn.backend import Backend
-from nn.fileio import atomic_write
 
 from .models import AdversarialPair
 from .progress import Progress
-from .train import RunDirError, TrainingDiverged, discriminator_step, generator_step, sample_noise
+from .train import (RunDirError, TrainingDiverged, discriminator_step, generator_step, sample_noise,
+                    write_json, write_json_lines)
 from .wordvec import nearest_words
 
 __all__ = [
@@ -409,16 +409,6 @@ def sample_spread(generator, data: TaggingData, backend: Backend, c: TaggingConf
 
 
 # -- training ------------------------------------------------------------------------------
-def _write_json(path: Path, value) -> None:
-    with atomic_write(path, "w") as f:
-        f.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
-
-
-def _write_lines(path: Path, records: list) -> None:
-    with atomic_write(path, "w") as f:
-        f.write("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
-
-
 def train_tagging(config: TaggingConfig, run_dir, *, data: TaggingData | None = None,
                   progress: bool = True, exist_ok: bool = False, evaluate: bool = True) -> dict:
     """Train one tagging run into ``run_dir`` and (by default) evaluate it on the test images.
@@ -431,7 +421,7 @@ def train_tagging(config: TaggingConfig, run_dir, *, data: TaggingData | None = 
     if run_dir.exists() and not exist_ok and any(p.name != "config.json" for p in run_dir.iterdir()):
         raise RunDirError(f"run directory {run_dir} already exists and is not empty; choose another --out")
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(run_dir / "config.json", asdict(config))
+    write_json(run_dir / "config.json", asdict(config))
     b = nn.get_backend(config.backend, seed=config.seed)
     if data is None:
         data = load_data(config, b)
@@ -490,7 +480,7 @@ def train_tagging(config: TaggingConfig, run_dir, *, data: TaggingData | None = 
         record.update(epoch=epoch, lr=g_opt.current_lr, momentum=g_opt.current_momentum,
                       updates=g_opt.updates, train_seconds=seconds)
         metrics.append(record)
-        _write_lines(run_dir / "metrics.jsonl", metrics)
+        write_json_lines(run_dir / "metrics.jsonl", metrics)
         checkpoint.save(run_dir / "latest.npz",
                         {"generator": g, "discriminator": d, "g_opt": g_opt, "d_opt": d_opt},
                         meta={"epoch": epoch, "seconds": total, "config": asdict(config)})
@@ -502,7 +492,7 @@ def train_tagging(config: TaggingConfig, run_dir, *, data: TaggingData | None = 
                "train_images": len(data.train_rows), "updates": g_opt.updates}
     if evaluate:
         results.update(_evaluate(g, data, config, progress=progress))
-    _write_json(run_dir / "results.json", results)
+    write_json(run_dir / "results.json", results)
     return results
 
 

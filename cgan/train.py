@@ -435,7 +435,7 @@ class Trainer:
             record["seconds"] = self.seconds
             record["best_epoch"] = self.best_epoch
             metrics.append(record)
-            _write_lines_atomic(self.run_dir / "metrics.jsonl", metrics)
+            write_json_lines(self.run_dir / "metrics.jsonl", metrics)
             self.save("latest.npz")
             if self.best_epoch == self.epoch:
                 self.save("best.npz")
@@ -473,7 +473,8 @@ def _keeps_grid(epoch: int) -> bool:
     return epoch in (1, 2, 5)
 
 
-def _write_lines_atomic(path: Path, records: list[dict]) -> None:
+def write_json_lines(path: Path, records: list[dict]) -> None:
+    """Write one JSON record per line, atomically."""
     with atomic_write(path, "w") as f:
         f.write("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
 
@@ -527,7 +528,7 @@ def train(config: TrainConfig, run_dir, splits, *, resume: bool = False, progres
     if resume:
         trainer.restore(Path(run_dir) / "latest.npz")
         metrics = [r for r in read_metrics(run_dir) if r["epoch"] <= trainer.epoch]
-        _write_lines_atomic(Path(run_dir) / "metrics.jsonl", metrics)
+        write_json_lines(Path(run_dir) / "metrics.jsonl", metrics)
         if progress:
             print(f"resuming {run_dir} after epoch {trainer.epoch}", flush=True)
     return trainer.run()
