@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import nn
@@ -41,7 +41,7 @@ from nn.backend import Backend
 
 from .models import AdversarialPair
 from .progress import Progress
-from .train import (RunDirError, TrainingDiverged, discriminator_step, generator_step, sample_noise,
+from .train import (ConfigFromDict, RunDirError, TrainingDiverged, discriminator_step, generator_step, sample_noise,
                     write_json, write_json_lines)
 from .wordvec import nearest_words
 
@@ -65,7 +65,7 @@ DEFAULT_MAX_UPDATES = {"features": None, "labels": 150}
 
 
 @dataclass
-class TaggingConfig:
+class TaggingConfig(ConfigFromDict):
     """Everything that determines a tagging run.
 
     ``model`` and ``noise_dim`` are what :class:`cgan.models.AdversarialPair` reads
@@ -117,14 +117,6 @@ class TaggingConfig:
         for name in ("d_keep", "g_keep"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} is a keep probability in (0, 1], got {getattr(self, name)}")
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "TaggingConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown configuration keys {unknown}")
-        return cls(**values)
 
 
 def make_config(condition: str = "features", **overrides) -> TaggingConfig:

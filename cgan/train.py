@@ -36,8 +36,20 @@ NOISES = ("uniform01", "uniform_pm1", "gaussian")
 G_LOSSES = ("nonsaturating", "saturating")
 
 
+class ConfigFromDict:
+    """``from_dict`` for configuration dataclasses: unknown keys are an error, not ignored."""
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown configuration keys {unknown}")
+        return cls(**values)
+
+
 @dataclass
-class TrainConfig:
+class TrainConfig(ConfigFromDict):
     """Everything that determines a run. Presets fill these; the CLI can override some."""
 
     model: str = "cgan"
@@ -95,13 +107,6 @@ class TrainConfig:
                            g_hidden_keep=self.g_hidden_keep, marginal_bias=self.marginal_bias,
                            width_scale=self.width_scale, image_dim=IMAGE_DIM)
 
-    @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown configuration keys {unknown}")
-        return cls(**values)
 
 
 # The conditional paper: lr 0.1 decayed by 1.00004 per update to 1e-6, momentum 0.5 -> 0.7,
