@@ -189,7 +189,8 @@ def _cmd_train(args) -> int:
     summary = train(config, out, splits, resume=args.resume, progress=not args.quiet, prepared=True)
     print(json.dumps(summary))
     if not args.quiet:
-        print(f"next: cgan eval {out}    and    cgan sample {out} --label 7 -o seven.png")
+        label = " --label 7" if config.model == "cgan" else ""
+        print(f"next: cgan eval {out}    and    cgan sample {out}{label} -o samples.png")
     return 0
 
 

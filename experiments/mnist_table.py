@@ -1,9 +1,10 @@
 """Table 1 of the conditional paper beside this project's measured rows.
 
-Reads the ``eval.json`` that ``cgan eval RUN_DIR`` wrote into each run directory given,
-and prints a Markdown table (the one in docs/results.md):
+Reads the ``eval.json`` that ``cgan eval RUN_DIR`` wrote into each run directory given
+(``RUN_DIR:NAME`` reads ``eval-NAME.json`` instead, a copy kept per checkpoint), and prints
+a Markdown table (the one in docs/results.md):
 
-    python experiments/mnist_table.py runs/mnist-gan-default-s0 runs/mnist-cgan-default-s0
+    python experiments/mnist_table.py runs/mnist-gan-default-s0:best runs/mnist-cgan-default-s0:latest
 """
 
 from __future__ import annotations
@@ -22,15 +23,18 @@ PAPER = [
 ]
 
 
-def row(run_dir: Path) -> str:
-    result = json.loads((run_dir / "eval.json").read_text())
+def row(spec: str) -> str:
+    run, _, name = spec.partition(":")
+    run_dir = Path(run)
+    result = json.loads((run_dir / (f"eval-{name}.json" if name else "eval.json")).read_text())
     config = json.loads((run_dir / "config.json").read_text())
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     hours = metrics[-1]["seconds"] / 3600 if metrics else float("nan")
     accuracy = result.get("label_accuracy", {}).get("overall")
     name = {"cgan": "Conditional adversarial nets", "gan": "Adversarial nets"}[config["model"]]
     return (f"| {name} (this project, `{config['preset']}`, {config['noise']} noise, "
-            f"epoch {result['epoch']} of {metrics[-1]['epoch'] if metrics else '?'}) "
+            f"{result['checkpoint']} checkpoint, epoch {result['epoch']} of "
+            f"{metrics[-1]['epoch'] if metrics else '?'}) "
             f"| {result['parzen_ll']:.0f} +- {result['parzen_std_error']:.1f} "
             f"| {result['parzen_sigma']:.3f} "
             f"| {'-' if accuracy is None else f'{accuracy:.3f}'} "
@@ -39,7 +43,7 @@ def row(run_dir: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", type=Path, help="run directories with eval.json")
+    parser.add_argument("runs", nargs="+", help="run directories with eval.json, or RUN_DIR:NAME")
     args = parser.parse_args()
     print("| model | Parzen log-likelihood (nats) | sigma | label accuracy | Frechet distance | training time |")
     print("| --- | --- | --- | --- | --- | --- |")
