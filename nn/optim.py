@@ -85,7 +85,73 @@ def _as_schedule(value):
     return Constant(float(value)) if isinstance(value, (int, float)) else value
 
 
-class SGD:
+class _Optimizer:
+    """What SGD and Adam share: the parameter and gradient dicts, a per-update learning-rate
+    schedule, the epoch counter, the optional column-norm constraint, and state I/O.
+
+    Subclasses name their per-parameter state arrays in ``_slots`` (e.g. ``("velocity",)``),
+    each a dict with the parameters' keys, and implement ``_update(key, p, g, lr)``.
+    """
+
+    _slots: tuple = ()
+
+    def __init__(self, params: dict, grads: dict, lr, max_col_norm=None):
+        if set(params) != set(grads):
+            raise ValueError("params and grads must have the same keys")
+        self.params = params
+        self.grads = grads
+        self.lr = _as_schedule(lr)
+        self.max_col_norm = max_col_norm
+        for slot in self._slots:
+            setattr(self, slot, {k: array_module(p).zeros_like(p) for k, p in params.items()})
+        self.updates = 0
+        self.epoch = 0
+
+    @property
+    def current_lr(self) -> float:
+        return self.lr(self.updates)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def step(self) -> None:
+        lr = self.current_lr
+        self._begin_step()
+        for key, p in self.params.items():
+            self._update(key, p, self.grads[key], lr)
+            if self.max_col_norm is not None and p.ndim == 2:
+                clip_column_norms(p, self.max_col_norm)
+        self.updates += 1
+
+    def _begin_step(self) -> None:
+        """Per-step scalars (momentum, bias corrections), before the parameters are visited."""
+
+    def _update(self, key, p, g, lr) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        state = {f"{slot}.{k}": a for slot in self._slots for k, a in getattr(self, slot).items()}
+        state["updates"] = self.updates
+        state["epoch"] = self.epoch
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        for slot in self._slots:
+            for key, a in getattr(self, slot).items():
+                name = f"{slot}.{key}"
+                if name not in state:
+                    raise ValueError(f"optimiser state has no {name!r}")
+                if tuple(state[name].shape) != tuple(a.shape):
+                    raise ValueError(
+                        f"optimiser state {name!r} has shape {tuple(state[name].shape)}, "
+                        f"expected {tuple(a.shape)}"
+                    )
+                a[...] = array_module(a).asarray(state[name], dtype=a.dtype)
+        self.updates = int(state["updates"])
+        self.epoch = int(state["epoch"])
+
+
+class SGD(_Optimizer):
     """Stochastic gradient descent with classical momentum.
 
     Args:
@@ -99,59 +165,24 @@ class SGD:
     ``set_epoch(e)`` at the start of each epoch.
     """
 
-    def __init__(self, params: dict, grads: dict, lr=0.1, momentum=0.5, max_col_norm=None):
-        if set(params) != set(grads):
-            raise ValueError("params and grads must have the same keys")
-        self.params = params
-        self.grads = grads
-        self.lr = _as_schedule(lr)
-        self.momentum = _as_schedule(momentum)
-        self.max_col_norm = max_col_norm
-        self.velocity = {k: array_module(p).zeros_like(p) for k, p in params.items()}
-        self.updates = 0
-        self.epoch = 0
+    _slots = ("velocity",)
 
-    @property
-    def current_lr(self) -> float:
-        return self.lr(self.updates)
+    def __init__(self, params: dict, grads: dict, lr=0.1, momentum=0.5, max_col_norm=None):
+        super().__init__(params, grads, lr, max_col_norm)
+        self.momentum = _as_schedule(momentum)
 
     @property
     def current_momentum(self) -> float:
         return self.momentum(self.epoch)
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
+    def _begin_step(self) -> None:
+        self._m = self.current_momentum
 
-    def step(self) -> None:
-        lr, m = self.current_lr, self.current_momentum
-        for key, p in self.params.items():
-            v = self.velocity[key]
-            v *= m
-            v -= lr * self.grads[key]
-            p += v
-            if self.max_col_norm is not None and p.ndim == 2:
-                clip_column_norms(p, self.max_col_norm)
-        self.updates += 1
-
-    def state_dict(self) -> dict:
-        state = {f"velocity.{k}": v for k, v in self.velocity.items()}
-        state["updates"] = self.updates
-        state["epoch"] = self.epoch
-        return state
-
-    def load_state_dict(self, state: dict) -> None:
-        for key, v in self.velocity.items():
-            name = f"velocity.{key}"
-            if name not in state:
-                raise ValueError(f"optimiser state has no {name!r}")
-            if tuple(state[name].shape) != tuple(v.shape):
-                raise ValueError(
-                    f"optimiser state {name!r} has shape {tuple(state[name].shape)}, "
-                    f"expected {tuple(v.shape)}"
-                )
-            v[...] = array_module(v).asarray(state[name], dtype=v.dtype)
-        self.updates = int(state["updates"])
-        self.epoch = int(state["epoch"])
+    def _update(self, key, p, g, lr) -> None:
+        v = self.velocity[key]
+        v *= self._m
+        v -= lr * g
+        p += v
 
 
 def clip_column_norms(W, max_norm: float) -> None:
@@ -167,7 +198,7 @@ def clip_column_norms(W, max_norm: float) -> None:
     W *= max_norm / xp.maximum(norms, max_norm)
 
 
-class Adam:
+class Adam(_Optimizer):
     """Adam (Kingma & Ba, 2015), updated in place:
 
         m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2
@@ -175,68 +206,32 @@ class Adam:
 
     Not in the 2014 papers (they used SGD with momentum); the `default` MNIST preset uses
     it because plain SGD collapsed in every short run (docs/mnist.md). ``lr`` may be a
-    per-update schedule, as for SGD; ``set_epoch`` exists so trainers can treat both alike.
+    per-update schedule, as for SGD.
     """
+
+    _slots = ("m", "v")
 
     def __init__(self, params: dict, grads: dict, lr=2e-4, beta1: float = 0.5,
                  beta2: float = 0.999, eps: float = 1e-8, max_col_norm=None):
-        if set(params) != set(grads):
-            raise ValueError("params and grads must have the same keys")
         if not (0.0 <= beta1 < 1.0 and 0.0 <= beta2 < 1.0):
             raise ValueError(f"beta1 and beta2 must be in [0, 1), got {beta1}, {beta2}")
-        self.params, self.grads = params, grads
-        self.lr = _as_schedule(lr)
+        super().__init__(params, grads, lr, max_col_norm)
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
-        self.max_col_norm = max_col_norm
-        self.m = {k: array_module(p).zeros_like(p) for k, p in params.items()}
-        self.v = {k: array_module(p).zeros_like(p) for k, p in params.items()}
-        self.updates = 0
-        self.epoch = 0
-
-    @property
-    def current_lr(self) -> float:
-        return self.lr(self.updates)
 
     @property
     def current_momentum(self) -> float:
         return self.beta1
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def step(self) -> None:
+    def _begin_step(self) -> None:
+        # Bias corrections folded into one step scale and one epsilon (scalars, no arrays).
         t = self.updates + 1
-        # Bias corrections folded into one step size and one epsilon (scalars, no arrays).
-        step_size = self.current_lr * math.sqrt(1 - self.beta2**t) / (1 - self.beta1**t)
-        eps = self.eps * math.sqrt(1 - self.beta2**t)
-        for key, p in self.params.items():
-            g, m, v = self.grads[key], self.m[key], self.v[key]
-            xp = array_module(p)
-            m *= self.beta1
-            m += (1 - self.beta1) * g
-            v *= self.beta2
-            v += (1 - self.beta2) * (g * g)
-            p -= step_size * m / (xp.sqrt(v) + eps)
-            if self.max_col_norm is not None and p.ndim == 2:
-                clip_column_norms(p, self.max_col_norm)
-        self.updates = t
+        self._scale = math.sqrt(1 - self.beta2**t) / (1 - self.beta1**t)
+        self._eps = self.eps * math.sqrt(1 - self.beta2**t)
 
-    def state_dict(self) -> dict:
-        state = {f"m.{k}": a for k, a in self.m.items()}
-        state.update({f"v.{k}": a for k, a in self.v.items()})
-        state["updates"] = self.updates
-        state["epoch"] = self.epoch
-        return state
-
-    def load_state_dict(self, state: dict) -> None:
-        for prefix, arrays in (("m", self.m), ("v", self.v)):
-            for key, a in arrays.items():
-                name = f"{prefix}.{key}"
-                if name not in state:
-                    raise ValueError(f"optimiser state has no {name!r}")
-                if tuple(state[name].shape) != tuple(a.shape):
-                    raise ValueError(f"optimiser state {name!r} has shape {tuple(state[name].shape)}, "
-                                     f"expected {tuple(a.shape)}")
-                a[...] = array_module(a).asarray(state[name], dtype=a.dtype)
-        self.updates = int(state["updates"])
-        self.epoch = int(state["epoch"])
+    def _update(self, key, p, g, lr) -> None:
+        m, v = self.m[key], self.v[key]
+        m *= self.beta1
+        m += (1 - self.beta1) * g
+        v *= self.beta2
+        v += (1 - self.beta2) * (g * g)
+        p -= (lr * self._scale) * m / (array_module(p).sqrt(v) + self._eps)
