@@ -41,7 +41,7 @@ from nn.backend import Backend
 
 from .models import AdversarialPair
 from .progress import Progress
-from .train import (ConfigFromDict, RunDirError, TrainingDiverged, discriminator_step, generator_step, sample_noise,
+from .train import (OptimConfig, RunDirError, make_optimizer, TrainingDiverged, discriminator_step, generator_step, sample_noise,
                     write_json, write_json_lines)
 from .wordvec import nearest_words
 
@@ -65,7 +65,7 @@ DEFAULT_MAX_UPDATES = {"features": None, "labels": 150}
 
 
 @dataclass
-class TaggingConfig(ConfigFromDict):
+class TaggingConfig(OptimConfig):
     """Everything that determines a tagging run.
 
     ``model`` and ``noise_dim`` are what :class:`cgan.models.AdversarialPair` reads
@@ -80,16 +80,7 @@ class TaggingConfig(ConfigFromDict):
     seed: int = 0
     split_seed: int = 0
     epochs: int = 20
-    batch_size: int = 100
-    lr: float = 0.1
-    lr_decay: float = 1.00004
-    lr_min: float = 1e-6
-    momentum_start: float = 0.5
-    momentum_end: float = 0.7
-    momentum_start_epoch: int = 1
     momentum_end_epoch: int = 20
-    g_irange: float = 0.05
-    d_irange: float = 0.005
     d_keep: float = 0.5          # dropout keep probability before D's joint maxout and its output
     g_keep: float = 0.5          # ... on the input of G's joint linear layer (1 = none)
     width_scale: float = 1.0     # tests only: the same networks, narrower
@@ -105,6 +96,7 @@ class TaggingConfig(ConfigFromDict):
         return max(1, round(published * self.width_scale))
 
     def validate(self) -> None:
+        self.validate_optimizer()
         if self.condition not in CONDITIONS:
             raise ValueError(f"condition must be one of {', '.join(CONDITIONS)}, got {self.condition!r}")
         if self.method not in METHODS:
@@ -420,12 +412,7 @@ def train_tagging(config: TaggingConfig, run_dir, *, data: TaggingData | None = 
     cond_dim, word_dim = int(data.train_cond.shape[1]), int(data.word_vectors.shape[1])
     pair = build_networks(b, config, cond_dim, word_dim)
     g, d = pair.generator, pair.discriminator
-    lr = nn.ExponentialDecay(config.lr, config.lr_decay, config.lr_min)
-    momentum = nn.LinearRamp(config.momentum_start, config.momentum_end,
-                             config.momentum_start_epoch, max(config.momentum_end_epoch,
-                                                              config.momentum_start_epoch + 1))
-    g_opt = nn.SGD(g.params, g.grads, lr=lr, momentum=momentum)
-    d_opt = nn.SGD(d.params, d.grads, lr=lr, momentum=momentum)
+    g_opt, d_opt = make_optimizer(config, g), make_optimizer(config, d)
     adversarial = config.method == "cgan"
     n = int(data.pair_tag.shape[0])
     bs = min(config.batch_size, n)

@@ -49,15 +49,16 @@ class ConfigFromDict:
 
 
 @dataclass
-class TrainConfig(ConfigFromDict):
-    """Everything that determines a run. Presets fill these; the CLI can override some."""
+class OptimConfig(ConfigFromDict):
+    """The optimiser fields every adversarial experiment shares (see make_optimizer).
 
-    model: str = "cgan"
-    preset: str = "default"
-    backend: str = "numpy"
-    seed: int = 0
-    epochs: int = 25
+    SGD: lr divided by lr_decay each update down to lr_min, momentum ramped linearly from
+    momentum_start (epoch momentum_start_epoch) to momentum_end (epoch momentum_end_epoch).
+    Adam: the same lr schedule, beta1. Weights start in U[-irange, irange] per network.
+    """
+
     batch_size: int = 100
+    optimizer: str = "sgd"     # "sgd" (the papers) or "adam"
     lr: float = 0.1
     lr_decay: float = 1.00004
     lr_min: float = 1e-6
@@ -65,19 +66,34 @@ class TrainConfig(ConfigFromDict):
     momentum_end: float = 0.7
     momentum_start_epoch: int = 1
     momentum_end_epoch: int = 250
-    k_steps: int = 1
-    optimizer: str = "sgd"     # "sgd" (the papers) or "adam" (lr, beta1 below; no momentum ramp)
     beta1: float = 0.5
+    max_col_norm: float | None = None
+    g_irange: float = 0.05
+    d_irange: float = 0.005
+
+    def validate_optimizer(self) -> None:
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
+
+
+@dataclass
+class TrainConfig(OptimConfig):
+    """Everything that determines a run. Presets fill these; the CLI can override some."""
+
+    model: str = "cgan"
+    preset: str = "default"
+    backend: str = "numpy"
+    seed: int = 0
+    epochs: int = 25
+    momentum_end_epoch: int = 250
+    k_steps: int = 1
     noise: str = "uniform01"
     g_loss: str = "nonsaturating"
     init: str = "uniform"
-    g_irange: float = 0.05
-    d_irange: float = 0.005
     d_input_keep: float = 0.8
     d_hidden_keep: float = 0.5
     g_hidden_keep: float = 1.0
     marginal_bias: bool = True
-    max_col_norm: float | None = None
     eval_every: int = 1
     eval_samples: int = 10_000
     eval_valid_points: int = 10_000
@@ -89,8 +105,7 @@ class TrainConfig(ConfigFromDict):
     def validate(self) -> None:
         if self.noise not in NOISES:
             raise ValueError(f"noise must be one of {', '.join(NOISES)}, got {self.noise!r}")
-        if self.optimizer not in ("sgd", "adam"):
-            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
+        self.validate_optimizer()
         if self.g_loss not in G_LOSSES:
             raise ValueError(f"g_loss must be one of {', '.join(G_LOSSES)}, got {self.g_loss!r}")
         for name in ("epochs", "batch_size", "k_steps", "eval_every", "eval_samples",
@@ -229,7 +244,7 @@ def read_metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def make_optimizer(config: TrainConfig, net: nn.Layer):
+def make_optimizer(config: OptimConfig, net: nn.Layer):
     """SGD with the papers' schedules, or Adam, for one network."""
     lr = nn.ExponentialDecay(config.lr, config.lr_decay, config.lr_min)
     if config.optimizer == "adam":
