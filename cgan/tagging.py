@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -178,6 +179,8 @@ class TaggingData:
     test_tags: list
     test_image_ids: list
     test_image_paths: list
+    cond_mean: object = None  # host (c,) standardisation of the features condition
+    cond_std: object = None
 
 
 def _host() -> Backend:
@@ -212,6 +215,7 @@ def prepare_data(dataset, vectors, condition: str, backend: Backend, *, split_se
         train_pos = train_pos[:train_limit]
     train_cond = table[train_pos].astype(hxp.float32)
     test_cond = table[test_pos].astype(hxp.float32)
+    mean = std = None
     if condition == "features":
         mean = train_cond.mean(axis=0)
         std = hxp.maximum(train_cond.std(axis=0), 1e-6)
@@ -237,6 +241,8 @@ def prepare_data(dataset, vectors, condition: str, backend: Backend, *, split_se
         test_tags=[list(dataset.tags[r]) for r in test_rows],
         test_image_ids=[dataset.image_ids[r] for r in test_rows],
         test_image_paths=[dataset.image_paths[r] for r in test_rows],
+        cond_mean=mean,
+        cond_std=std,
     )
 
 
@@ -492,8 +498,8 @@ def _evaluate(generator, data: TaggingData, config: TaggingConfig, progress: boo
     return results
 
 
-def evaluate_run(run_dir, *, backend: str | None = None, progress: bool = True) -> dict:
-    """Rebuild a run's networks from latest.npz and evaluate them on its test images."""
+def load_run(run_dir, *, backend: str | None = None):
+    """A run's config, data split and networks (from latest.npz)."""
     run_dir = Path(run_dir)
     path = run_dir / "config.json"
     if not path.exists():
@@ -507,7 +513,34 @@ def evaluate_run(run_dir, *, backend: str | None = None, progress: bool = True) 
     data = load_data(config, b)
     pair = build_networks(b, config, int(data.train_cond.shape[1]), int(data.word_vectors.shape[1]))
     checkpoint.load(run_dir / "latest.npz", {"generator": pair.generator, "discriminator": pair.discriminator})
+    return config, data, pair, b
+
+
+def evaluate_run(run_dir, *, backend: str | None = None, progress: bool = True) -> dict:
+    """Rebuild a run's networks from latest.npz and evaluate them on its test images."""
+    config, data, pair, _ = load_run(run_dir, backend=backend)
     return _evaluate(pair.generator, data, config, progress=progress)
+
+
+def tag_photo(photo, run_dir, *, backend: str | None = None) -> list[str]:
+    """The generated tags of any image, for a run trained on image features.
+
+    The photo's EfficientNet-Lite0 features (the optional ``features`` extra) are
+    standardised as the run's training features were, then the paper's rule picks tags.
+    """
+    from .features import ImageReadError, features_for_photo
+
+    if not Path(photo).is_file():
+        raise ImageReadError(f"{photo}: no such image file")
+    config, data, pair, b = load_run(run_dir, backend=backend)
+    if config.condition != "features":
+        raise ValueError(f"{run_dir} was trained on the {config.condition} condition; tagging a "
+                         "photo needs a run trained with --condition features")
+    row = _host().xp.asarray([features_for_photo(photo)], dtype="float32")
+    cond = b.asarray((row - data.cond_mean) / data.cond_std)
+    words = generate_tags(pair.generator, cond, data.word_vectors, b, noise_dim=config.noise_dim,
+                          n_samples=config.n_samples, k=config.k_nearest, top=config.top)
+    return [data.vocab[i] for i in b.to_numpy(words)[0].tolist()]
 
 
 # -- command line ------------------------------------------------------------------------------
@@ -543,6 +576,18 @@ def cmd_eval_tagging(args) -> int:
     return 0
 
 
+def cmd_tag(args) -> int:
+    from .features import FeaturesUnavailable, ImageReadError
+
+    try:
+        tags = tag_photo(args.photo, args.run, backend=args.backend)
+    except (FeaturesUnavailable, ImageReadError) as exc:
+        print(f"cgan: error: {exc}", file=sys.stderr)
+        return 1
+    print(" ".join(tags))
+    return 0
+
+
 def add_subcommands(sub) -> None:
     """Add ``train-tagging`` and ``eval-tagging`` to an argparse subparsers object."""
     train = sub.add_parser("train-tagging", help="train the image-tagging model (paper section 4.2)",
@@ -554,3 +599,10 @@ def add_subcommands(sub) -> None:
     ev.add_argument("run_dir")
     ev.add_argument("--backend", choices=["numpy", "cupy"], default=None)
     ev.set_defaults(func=cmd_eval_tagging)
+    tag = sub.add_parser("tag", help="print generated tags for a photo (needs the features extra)",
+                         description="Generate tags for any image with a tagging run trained on "
+                                     "image features (pip install 'cgan-numpy[features]').")
+    tag.add_argument("photo", help="an image file (JPEG, PNG, ...)")
+    tag.add_argument("--run", required=True, help="a run directory made by cgan train-tagging")
+    tag.add_argument("--backend", choices=["numpy", "cupy"], default=None)
+    tag.set_defaults(func=cmd_tag)

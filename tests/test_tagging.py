@@ -118,3 +118,14 @@ def test_short_end_to_end_run(tmp_path):
     for kind in (tagging.popular_tags, tagging.knn_tags):
         res = tagging.evaluate_predictions(kind(data, b), data, b)
         assert 0.0 <= res["precision@10"] <= 1.0
+
+
+def test_tag_command_error_paths(tmp_path, capsys):
+    from cgan.cli import main
+
+    assert main(["tag", str(tmp_path / "missing.jpg"), "--run", str(tmp_path)]) == 1
+    assert "no such image file" in capsys.readouterr().err
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"not really a jpeg")
+    assert main(["tag", str(photo), "--run", str(tmp_path / "nowhere")]) == 1
+    assert "not a run directory" in capsys.readouterr().err
