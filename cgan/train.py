@@ -138,14 +138,16 @@ PRESETS: dict[str, dict[str, dict]] = {
         "gan": dict(_SGD, **_GAN_DECAY, epochs=300, momentum_end_epoch=250, noise="gaussian",
                     d_input_keep=0.8, d_hidden_keep=0.5, g_hidden_keep=1.0, patience=50),
     },
-    # About 15 minutes on a 2-core CPU: the papers' networks, 15 epochs, dropout 0.5, Gaussian
-    # noise, and Adam (lr 2e-4, beta1 0.5) instead of SGD: with SGD every short run collapsed
-    # to one image (docs/mnist.md, "Probes").
+    # About 30 minutes on a 2-core CPU (the issue asked for 15; the speed work of issue 5 is
+    # to close the gap): the papers' networks, 30 epochs, dropout 0.5, Gaussian noise, and
+    # Adam (lr 2e-4, beta1 0.5) instead of SGD: with SGD every short run collapsed to one
+    # image (docs/mnist.md, "Probes"). At 15 epochs samples follow their label 37 % of the
+    # time, at 30 epochs 97 % (docs/results.md).
     "default": {
-        "cgan": dict(_SGD, epochs=15, optimizer="adam", lr=2e-4, lr_decay=1.0, beta1=0.5,
+        "cgan": dict(_SGD, epochs=30, optimizer="adam", lr=2e-4, lr_decay=1.0, beta1=0.5,
                      noise="gaussian", d_input_keep=0.5, d_hidden_keep=0.5, g_hidden_keep=0.5,
                      eval_valid_points=2000),
-        "gan": dict(_SGD, epochs=15, optimizer="adam", lr=2e-4, lr_decay=1.0, beta1=0.5,
+        "gan": dict(_SGD, epochs=30, optimizer="adam", lr=2e-4, lr_decay=1.0, beta1=0.5,
                     noise="gaussian", d_input_keep=0.8, d_hidden_keep=0.5, g_hidden_keep=1.0,
                     eval_valid_points=2000),
     },

@@ -62,7 +62,7 @@ def load_data(n: int, n_valid: int, seed: int):
         rng = np.random.default_rng(seed)
         shape = lambda m: (m, 784)  # noqa: E731
         data = [rng.random(shape(m), dtype=np.float32) for m in (n, n_valid, n)]
-        why = f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}" if str(exc) else type(exc).__name__
+        why = type(exc).__name__ + (f": {str(exc).splitlines()[0][:80]}" if str(exc) else "")
         return (*data, f"uniform random in [0, 1], 784-d (MNIST not available: {why})")
     if n > len(splits.train_x) or n_valid > len(splits.valid_x) or n > len(splits.test_x):
         raise SystemExit(
@@ -172,14 +172,18 @@ def main(argv=None) -> int:
     centres_h, valid_h, test_h, what = load_data(args.n, n_valid, args.seed)
     centres, valid, test = (backend.asarray(a) for a in (centres_h, valid_h, test_h))
     kw = {"chunk_size": args.chunk_size}
-    sync = (lambda: backend.xp.cuda.Stream.null.synchronize()) if backend.name == "cupy" else (lambda: None)
+
+    def sync():
+        if backend.name == "cupy":
+            backend.xp.cuda.Stream.null.synchronize()
 
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"data:    {what}")
     print(f"sizes:   {args.n} centres, {n_valid} validation points, {args.n} test points, d = 784")
     print(f"machine: {platform.machine()}, {cpus} CPU cores, backend {backend.name} float32, "
           f"numpy {np.__version__}")
-    print(f"load average before: {os.getloadavg()[0]:.2f} (other work on the machine slows every figure)")
+    print(f"load average before: {os.getloadavg()[0]:.2f} "
+          "(other work on the machine slows every figure)")
 
     # warm-up (BLAS threads, CuPy kernels)
     parzen_log_likelihoods(centres[:50], valid[:50], DEFAULT_SIGMAS, backend)
@@ -221,7 +225,8 @@ def main(argv=None) -> int:
     print(f"| {'original approach, measured: ' + str(k) + ' points x 1 sigma':<62} | {t_orig:8.2f} "
           f"| {cpu_orig:6.1f} |")
     print(f"| {'original approach, extrapolated to the whole protocol':<62} | {orig_full:8.0f} | |")
-    print(f"| {'original approach, extrapolated to the original protocol':<62} | {orig_orig:8.0f} | |")
+    name = "original approach, extrapolated to the original protocol"
+    print(f"| {name:<62} | {orig_orig:8.0f} | |")
     print()
     print(f"speed-up over the original approach: {orig_full / t_full:.0f}x (whole protocol), "
           f"{orig_orig / t_orig_protocol:.0f}x (original protocol)")
@@ -231,7 +236,8 @@ def main(argv=None) -> int:
     print()
     print(f"result: sigma = {result.sigma:.4f}, test log-likelihood = {result.mean:.2f} "
           f"+- {result.std_error:.2f} nats (standard error), {result.n_points} points")
-    print("validation means: " + ", ".join(f"{s:.3f}: {v:.1f}" for s, v in result.validation.items()))
+    means = ", ".join(f"{s:.3f}: {v:.1f}" for s, v in result.validation.items())
+    print(f"validation means: {means}")
 
     # agreement with the float64 brute force
     m = min(args.check, args.n)
@@ -239,14 +245,16 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         ref = brute_force(centres_h, backend.to_numpy(test[:m]), DEFAULT_SIGMAS)
         t_ref = time.perf_counter() - start
-        ll = backend.to_numpy(parzen_log_likelihoods(centres, test[:m], DEFAULT_SIGMAS, backend, **kw))
+        ll = parzen_log_likelihoods(centres, test[:m], DEFAULT_SIGMAS, backend, **kw)
+        ll = backend.to_numpy(ll)
         ours_orig = original_approach(centres, test[:min(m, k)], result.sigma, backend)
         k_sigma = DEFAULT_SIGMAS.index(result.sigma)
         err = ll - ref
         print()
         print(f"agreement with the float64 brute force on {m} test points "
               f"(brute force: {t_ref:.1f} s), nats:")
-        print(f"| {'sigma':>6} | {'max per-point error':>19} | {'error of the mean':>17} | chosen |")
+        print(f"| {'sigma':>6} | {'max per-point error':>19} | {'error of the mean':>17} "
+              "| chosen |")
         print(f"| {'-' * 5}: | {'-' * 18}: | {'-' * 16}: | ------ |")
         for j, s in enumerate(DEFAULT_SIGMAS):
             mark = "yes" if j == k_sigma else ""

@@ -31,7 +31,7 @@ def squared_distances(centres, points) -> np.ndarray:
 
 
 def brute_force(centres, points, sigma, d2=None):
-    """log p(x) = logsumexp_i(-|x - mu_i|^2 / 2 sigma^2) - log N - d/2 log(2 pi sigma^2), float64."""
+    """float64: logsumexp_i(-|x - mu_i|^2 / 2 sigma^2) - log N - d/2 log(2 pi sigma^2)."""
     c = np.asarray(centres)
     d2 = squared_distances(centres, points) if d2 is None else d2
     return (logsumexp(-d2 / (2 * sigma**2), axis=1) - math.log(len(c))
