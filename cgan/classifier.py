@@ -57,7 +57,7 @@ def _own_backend(backend: nn.Backend, seed: int) -> nn.Backend:
     """A backend like ``backend`` (array module, dtype) with a random stream of its own."""
     if not isinstance(backend, nn.Backend):
         raise TypeError(f"expected an nn.Backend (from nn.get_backend), got {type(backend).__name__}")
-    return nn.Backend(backend.name, backend.xp, backend.dtype.name, seed)
+    return backend.with_seed(seed)
 
 
 def build_classifier(backend: nn.Backend) -> nn.Sequential:

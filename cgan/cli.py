@@ -171,7 +171,7 @@ def _cmd_train(args) -> int:
     from .train import new_run, resolve_config, resume_config, train
 
     out = args.out or f"runs/mnist-{args.model}-{args.preset}-s{args.seed}"
-    backend = _backend(args)  # fails early and clearly if cupy is missing
+    _backend(args)  # fails early and clearly if cupy is missing
     if args.resume:
         config = resume_config(out, epochs=args.epochs, backend=args.backend)
     else:
@@ -184,7 +184,6 @@ def _cmd_train(args) -> int:
             data_dir=args.data_dir,
         )
         new_run(config, out)
-    del backend
     splits = _load_mnist(args)
     summary = train(config, out, splits, resume=args.resume, progress=not args.quiet, prepared=True)
     print(json.dumps(summary))

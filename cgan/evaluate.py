@@ -23,10 +23,6 @@ from .train import evaluation_labels, generate, load_pair, write_json
 EVAL_SEED = 12345
 
 
-def _noise_backend(backend: Backend, seed: int) -> Backend:
-    return Backend(backend.name, backend.xp, backend.dtype.name, seed)
-
-
 def evaluate_run(run_dir, backend: Backend, splits, *, which: str = "best", n_samples: int = 10_000,
                  data_dir=None, progress: bool = True) -> dict:
     """Evaluate the ``which`` checkpoint of a run; writes eval.json and figure2.png into the run."""
@@ -38,7 +34,7 @@ def evaluate_run(run_dir, backend: Backend, splits, *, which: str = "best", n_sa
 
     run_dir = Path(run_dir)
     config, pair, meta = load_pair(run_dir, backend, which)
-    noise = _noise_backend(backend, EVAL_SEED)
+    noise = backend.with_seed(EVAL_SEED)
     start = time.perf_counter()
     labels = evaluation_labels(backend, n_samples) if pair.conditional else None
     if pair.conditional and n_samples % 10:
@@ -70,7 +66,7 @@ def evaluate_run(run_dir, backend: Backend, splits, *, which: str = "best", n_sa
         result["label_accuracy"] = label_accuracy(classifier, samples, labels)
 
     figure_labels = evaluation_labels(backend, 100) if pair.conditional else None
-    grid = generate(pair, backend, _noise_backend(backend, EVAL_SEED + 1), config, labels=figure_labels, n=100)
+    grid = generate(pair, backend, backend.with_seed(EVAL_SEED + 1), config, labels=figure_labels, n=100)
     plots.save_image_grid(backend.to_numpy(grid), run_dir / "figure2.png", nrow=10,
                           title=f"{config.model} samples, epoch {meta['epoch']}",
                           row_labels=list(range(10)) if pair.conditional else None)
@@ -87,7 +83,7 @@ def sample_to_png(run_dir, backend: Backend, *, label=None, n: int = 64, output=
     xp = backend.xp
     if label is not None and not pair.conditional:
         raise ValueError("--label needs a conditional (cgan) run; this run is an unconditional GAN")
-    noise = _noise_backend(backend, seed)
+    noise = backend.with_seed(seed)
     if pair.conditional:
         if label is None:
             per_row = max(1, math.ceil(n / 10))

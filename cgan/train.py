@@ -85,7 +85,6 @@ class TrainConfig(OptimConfig):
     backend: str = "numpy"
     seed: int = 0
     epochs: int = 25
-    momentum_end_epoch: int = 250
     k_steps: int = 1
     noise: str = "uniform01"
     g_loss: str = "nonsaturating"
@@ -307,8 +306,7 @@ class Trainer:
         self.backend = backend or nn.get_backend(config.backend, seed=config.seed)
         # A stream of its own for evaluation and sample grids: the same noise every epoch,
         # and evaluating never shifts the training stream.
-        self.eval_backend = Backend(self.backend.name, self.backend.xp, self.backend.dtype.name,
-                                    config.seed + 1_000_003)
+        self.eval_backend = self.backend.with_seed(config.seed + 1_000_003)
         self.data = to_device(self.backend, splits, config)
         self.pair = build_pair(self.backend, config.model_config(), self.data.marginals)
         g, d = self.pair.generator, self.pair.discriminator

@@ -250,7 +250,7 @@ def train_word_vectors(tags, vocab_size: int, backend: Backend, *, dim: int = 20
         raise ValueError("train_word_vectors: dim, epochs, batch and vocab_size must be "
                          "positive and negatives non-negative")
     stream = sys.stderr if stream is None else stream
-    rng = get_backend(backend.name, backend.dtype.name, seed)
+    rng = backend.with_seed(seed)
     xp = rng.xp
     centers, contexts = cooccurrence_pairs(tags, rng)
     n = int(centers.shape[0])

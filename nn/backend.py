@@ -76,6 +76,12 @@ class Backend:
             g += mean
         return g
 
+    def with_seed(self, seed: int, dtype: str | None = None) -> "Backend":
+        """A backend on the same array module (and dtype, unless given) with a random
+        stream of its own: evaluation noise, gradient-check directions and the like then
+        neither shift nor repeat the caller's stream."""
+        return Backend(self.name, self.xp, dtype or self.dtype.name, seed)
+
     def rng_state(self):
         """The random stream's state, as a JSON-serialisable object (NumPy only)."""
         if self.name != "numpy":

@@ -73,7 +73,9 @@ def check_gradients(loss, tensors: dict, analytic: dict, backend: Backend, *,
         ValueError: tensors that are not float64, or shapes that disagree.
     """
     xp = backend.xp
-    stream = _direction_stream(backend, seed)
+    # A float64 stream of its own: the layer's backend is reseeded before every forward
+    # (for dropout), which must not repeat the directions.
+    stream = backend.with_seed(seed, "float64")
     results, failures = [], []
     for name, t in tensors.items():
         if t.dtype != xp.float64:
@@ -111,12 +113,6 @@ def check_gradients(loss, tensors: dict, analytic: dict, backend: Backend, *,
     return results
 
 
-def _direction_stream(backend: Backend, seed: int) -> Backend:
-    # A float64 stream of its own: the layer's backend is reseeded before every forward
-    # (for dropout), which must not repeat the directions.
-    return Backend(backend.name, backend.xp, "float64", seed)
-
-
 def check_layer(layer: Layer, x, *, train: bool = True, seed: int = 0, **tolerances) -> list[Comparison]:
     """Gradient-check a layer or a composed network, inputs and parameters.
 
@@ -133,7 +129,7 @@ def check_layer(layer: Layer, x, *, train: bool = True, seed: int = 0, **toleran
         return layer.forward(inputs if len(inputs) > 1 else inputs[0], train)
 
     y, cache = forward()
-    cotangent = _direction_stream(backend, seed + 1).normal(y.shape)
+    cotangent = backend.with_seed(seed + 1, "float64").normal(y.shape)
     layer.zero_grads()
     dx = layer.backward(cotangent, cache)
     dxs = dx if len(inputs) > 1 else (dx,)

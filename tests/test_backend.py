@@ -106,3 +106,16 @@ def test_array_module_rejects_foreign_objects():
     assert backend_module.array_module(np.zeros(2)) is np
     with pytest.raises(TypeError, match="expected a NumPy or CuPy array"):
         backend_module.array_module([1.0, 2.0])
+
+
+def test_with_seed_gives_an_independent_stream(backend_name):
+    b = nn.get_backend(backend_name, seed=5)
+    other = b.with_seed(7)
+    assert other.xp is b.xp and other.dtype == b.dtype and other.seed == 7
+    assert b.with_seed(7, "float64").dtype == np.float64
+    first = b.to_numpy(b.uniform((4,)))
+    other.uniform((100,))  # drawing from the sibling leaves the parent's stream alone
+    b.reseed(5)
+    np.testing.assert_array_equal(b.to_numpy(b.uniform((4,))), first)
+    np.testing.assert_array_equal(b.to_numpy(b.with_seed(7).uniform((3,))),
+                                  b.to_numpy(nn.get_backend(backend_name, seed=7).uniform((3,))))
