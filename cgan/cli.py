@@ -103,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backend_options(sample)
     sample.set_defaults(func=_cmd_sample)
 
+    bench = sub.add_parser(
+        "bench", add_help=False,
+        help="measure the training iteration against PyTorch, Parzen and memory (docs/performance.md)",
+        description="See `cgan bench --help`.")
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
+    bench.set_defaults(func=_cmd_bench)
+
     from .tagging import add_subcommands as add_tagging_subcommands
 
     add_tagging_subcommands(sub)  # train-tagging, eval-tagging (docs/tagging.md)
@@ -215,7 +222,25 @@ def _cmd_sample(args) -> int:
     return 0
 
 
+def _cmd_bench(args) -> int:
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "experiments" / "bench.py"
+    if not script.is_file():
+        return _fail("cgan bench runs experiments/bench.py, which is not installed with the "
+                     "package: run it from a source checkout (pip install -e .)")
+    spec = importlib.util.spec_from_file_location("cgan_bench", script)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module.main(args.bench_args, command=" ".join(["cgan bench", *args.bench_args]))
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:  # its options belong to experiments/bench.py
+        return _cmd_bench(argparse.Namespace(bench_args=argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)
     from .data.mnist import MnistError

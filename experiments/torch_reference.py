@@ -76,6 +76,39 @@ class Discriminator(tnn.Module):
         return self.joint(torch.cat([self.x(x), self.y(y)], dim=1))
 
 
+class UnconditionalGenerator(tnn.Module):
+    """The original GAN's MNIST generator (cgan.models.unconditional_generator)."""
+
+    def __init__(self, cfg, marginals):
+        super().__init__()
+        g = cfg.g_irange
+        layers = [linear(100, 1200, g), tnn.ReLU(), linear(1200, 1200, g), tnn.ReLU()]
+        if cfg.g_hidden_keep < 1:
+            layers.append(tnn.Dropout(1 - cfg.g_hidden_keep))
+        out = linear(1200, 784, g)
+        with torch.no_grad():
+            p = marginals.clamp(1e-3, 1 - 1e-3)
+            out.bias.copy_(torch.log(p / (1 - p)))
+        self.net = tnn.Sequential(*layers, out, tnn.Sigmoid())
+
+    def forward(self, z, y=None):
+        return self.net(z)
+
+
+class UnconditionalDiscriminator(tnn.Module):
+    """The original GAN's MNIST discriminator (cgan.models.unconditional_discriminator)."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        d = cfg.d_irange
+        self.net = tnn.Sequential(tnn.Dropout(1 - cfg.d_input_keep), Maxout(784, 240, 5, d),
+                                  tnn.Dropout(1 - cfg.d_hidden_keep), Maxout(240, 240, 5, d),
+                                  tnn.Dropout(1 - cfg.d_hidden_keep), linear(240, 1, d))
+
+    def forward(self, x, y=None):
+        return self.net(x)
+
+
 def noise(cfg, n, gen):
     if cfg.noise == "uniform01":
         return torch.rand(n, 100, generator=gen)

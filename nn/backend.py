@@ -104,6 +104,15 @@ class Backend:
             return self.xp.asnumpy(a)
         return numpy.asarray(a)
 
+    def synchronize(self) -> None:
+        """Wait until the device has finished all queued work (a no-op on NumPy).
+
+        CuPy launches kernels asynchronously: a timer read without this measures only the
+        launches. Call it before reading a clock, never inside a training loop.
+        """
+        if self.name == "cupy":
+            self.xp.cuda.get_current_stream().synchronize()
+
     def zeros(self, shape, dtype=None):
         return self.xp.zeros(shape, dtype=self.dtype if dtype is None else dtype)
 

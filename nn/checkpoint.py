@@ -23,6 +23,11 @@ from .fileio import atomic_write
 __all__ = ["save", "load", "CheckpointError"]
 
 _META_KEY = "__meta__"
+_FORMAT_KEY = "__nn_format__"
+# 2: Maxout weights in piece-major column order (nn.layers.Maxout). Files without the key
+# are format 1, written when Maxout kept pylearn2's unit-major order: load() reorders their
+# Maxout weights, biases and the optimiser state that goes with them.
+FORMAT = 2
 
 
 class CheckpointError(ValueError):
@@ -47,6 +52,7 @@ def save(path, groups: dict, meta: dict | None = None) -> Path:
             arrays[f"{group}/{key}"] = _host(value)
     if meta is not None:
         arrays[_META_KEY] = numpy.array(json.dumps(meta))
+    arrays[_FORMAT_KEY] = numpy.array(FORMAT)
     with atomic_write(path) as f:
         numpy.savez(f, **arrays)
     return path
@@ -56,7 +62,8 @@ def load(path, groups: dict | None = None):
     """Read a checkpoint.
 
     If ``groups`` is given (name -> object with load_state_dict), their state is restored
-    in place. Returns ``(state, meta)``: state maps group -> {key: numpy array}.
+    in place. Returns ``(state, meta)``: state maps group -> {key: numpy array}, in the
+    current format for the given groups (a format-1 file's other arrays are as stored).
     """
     path = Path(path)
     if not path.exists():
@@ -70,10 +77,16 @@ def load(path, groups: dict | None = None):
             "Delete it or point to another checkpoint."
         ) from None
     meta = json.loads(str(raw.pop(_META_KEY))) if _META_KEY in raw else None
+    version = int(raw.pop(_FORMAT_KEY)) if _FORMAT_KEY in raw else 1
+    if version > FORMAT:
+        raise CheckpointError(f"checkpoint {path} has format {version}, newer than this "
+                              f"version of nn reads ({FORMAT}); upgrade cgan-numpy")
     state: dict = {}
     for name, value in raw.items():
         group, _, key = name.partition("/")
         state.setdefault(group, {})[key] = value
+    if version == 1 and groups:
+        _maxout_to_piece_major(state, groups)
     for group, obj in (groups or {}).items():
         if group not in state:
             raise CheckpointError(
@@ -84,3 +97,39 @@ def load(path, groups: dict | None = None):
         except ValueError as exc:
             raise CheckpointError(f"checkpoint {path}, group {group!r}: {exc}") from None
     return state, meta
+
+
+def _maxout_layers(layer, prefix: str = "") -> dict:
+    """{parameter key: Maxout layer} for every Maxout weight and bias inside ``layer``."""
+    from .layers import Maxout
+
+    if isinstance(layer, Maxout):
+        return {f"{prefix}W": layer, f"{prefix}b": layer}
+    found = {}
+    for name, child in getattr(layer, "children", {}).items():
+        found.update(_maxout_layers(child, f"{prefix}{name}."))
+    return found
+
+
+def _maxout_to_piece_major(state: dict, groups: dict) -> None:
+    """Reorder a format-1 file's Maxout columns (and their optimiser slots) in ``state``."""
+    from .layers import Layer, Maxout
+
+    by_array = {}  # id of a live parameter array -> its Maxout layer
+    for group, obj in groups.items():
+        if not isinstance(obj, Layer) or group not in state:
+            continue
+        for key, layer in _maxout_layers(obj).items():
+            by_array[id(obj.params[key])] = layer
+            if key in state[group]:
+                state[group][key] = Maxout.from_unit_major(state[group][key], layer.units, layer.pieces)
+    for group, obj in groups.items():
+        params, slots = getattr(obj, "params", None), getattr(obj, "_slots", None)
+        if isinstance(obj, Layer) or params is None or slots is None or group not in state:
+            continue
+        for key, p in params.items():
+            layer = by_array.get(id(p))
+            for slot in slots if layer is not None else ():
+                name = f"{slot}.{key}"
+                if name in state[group]:
+                    state[group][name] = Maxout.from_unit_major(state[group][name], layer.units, layer.pieces)

@@ -218,12 +218,16 @@ class Sigmoid(Layer):
 
 
 class Maxout(Layer):
-    """Maxout: z = x W + b with ``units * pieces`` columns, y_u = max_p z_{u,p}.
+    """Maxout: z = x W + b with ``units * pieces`` columns, y_u = max_p z_{p,u}.
 
-    Column u * pieces + p of W belongs to piece p of unit u (pylearn2's layout), so the
-    max over pieces reads ``pieces`` adjacent numbers of each row.
+    Column ``p * units + u`` of W belongs to piece p of unit u: W is ``pieces`` blocks of
+    ``units`` columns, one block per piece ("piece-major"). Speed: the max over pieces is
+    then ``pieces - 1`` elementwise maxima of contiguous (batch, units) blocks, about 5x
+    faster here than a reduction over interleaved pieces (pylearn2's layout, unit-major;
+    docs/performance.md). Checkpoints written before this layout are converted on load
+    (nn.checkpoint).
 
-    Derivative: dL/dz_{u,p} = dL/dy_u if p is the winning piece of unit u, else 0; then
+    Derivative: dL/dz_{p,u} = dL/dy_u if p is the winning piece of unit u, else 0; then
     the affine backward of Linear. On ties (all pieces equal, as with zero input and zero
     biases) the first maximal piece wins, so exactly one piece receives the gradient, and
     the sum of dL/dz over the pieces of a unit equals dL/dy_u.
@@ -249,17 +253,30 @@ class Maxout(Layer):
         _check_width(self, x, self.n_in)
         xp = self.backend.xp
         z = _affine_forward(self.params["W"], self.params["b"], x)
-        z = z.reshape(x.shape[0], self.units, self.pieces)
-        winner = z.argmax(axis=2)
-        # A boolean mask with exactly one True per unit: the argmax breaks ties.
-        mask = xp.arange(self.pieces) == winner[:, :, None]
-        y = xp.take_along_axis(z, winner[:, :, None], axis=2)[:, :, 0]
+        z = z.reshape(x.shape[0], self.pieces, self.units)
+        y = z[:, 0].copy()
+        for p in range(1, self.pieces):
+            xp.maximum(y, z[:, p], out=y)
+        # The mask of winners, with exactly one True per unit: where pieces tie, a piece
+        # loses to any earlier maximal piece.
+        mask = z == y[:, None, :]
+        taken = mask[:, 0].copy()
+        for p in range(1, self.pieces):
+            mask[:, p] &= ~taken
+            taken |= mask[:, p]
         return y, (x, mask)
 
     def backward(self, dy, cache, *, param_grads: bool = True, input_grad: bool = True):
         x, mask = cache
-        dz = (mask * dy[:, :, None]).reshape(dy.shape[0], self.units * self.pieces)
+        dz = (mask * dy[:, None, :]).reshape(dy.shape[0], self.pieces * self.units)
         return _affine_backward(self, x, dz, param_grads, input_grad)
+
+    @staticmethod
+    def from_unit_major(a, units: int, pieces: int):
+        """A W (n_in, units*pieces) or b (units*pieces,) in pylearn2's unit-major column
+        order (column u * pieces + p), reordered into this layer's piece-major order."""
+        lead = a.shape[:-1]
+        return a.reshape(*lead, units, pieces).swapaxes(-1, -2).reshape(*lead, units * pieces)
 
 
 class Dropout(Layer):

@@ -89,3 +89,53 @@ def test_missing_file_and_wrong_model_are_clear_errors(tmp_path):
     wider = nn.Sequential(nn.Linear(3, 5, b), nn.ReLU(b), nn.Maxout(5, 2, 3, b))
     with pytest.raises(checkpoint.CheckpointError, match=r"'0.W' has shape \(3, 5\).*\(3, 4\)"):
         checkpoint.load(path, {"net": wider})
+
+
+def test_format_1_files_with_unit_major_maxout_load_into_the_same_function(tmp_path):
+    """Files written before Maxout became piece-major (no format key) are reordered on load:
+    the restored network computes what the saved one did, and the optimiser's velocity
+    follows its parameters."""
+    import json as _json
+
+    b = nn.get_backend("numpy", dtype="float64", seed=5)
+    net = nn.Sequential(nn.Maxout(6, 4, 3, b, init=nn.Gaussian(1.0)),
+                        nn.Maxout(4, 2, 2, b, init=nn.Gaussian(1.0)))
+    net.params["0.b"][...] = b.normal((12,))
+    opt = nn.SGD(net.params, net.grads, lr=0.1, momentum=0.5)
+    x = b.normal((5, 6))
+    y, cache = net.forward(x)
+    net.backward(b.normal(y.shape), cache)
+    opt.step()
+    y_saved, _ = net.forward(x)
+
+    def unit_major(a, units, pieces):
+        lead = a.shape[:-1]
+        return a.reshape(*lead, pieces, units).swapaxes(-1, -2).reshape(*lead, units * pieces)
+
+    shapes = {"0.": (4, 3), "1.": (2, 2)}
+    arrays = {}
+    for key, value in net.params.items():
+        layer = shapes[key[:2]]
+        arrays[f"net/{key}"] = unit_major(value, *layer)
+        arrays[f"opt/velocity.{key}"] = unit_major(opt.velocity[key], *layer)
+    arrays["opt/updates"] = np.array(opt.updates)
+    arrays["opt/epoch"] = np.array(opt.epoch)
+    arrays["__meta__"] = np.array(_json.dumps({"old": True}))
+    old = tmp_path / "old.npz"
+    np.savez(old, **arrays)
+
+    fresh = nn.Sequential(nn.Maxout(6, 4, 3, b), nn.Maxout(4, 2, 2, b))
+    fresh_opt = nn.SGD(fresh.params, fresh.grads, lr=0.1, momentum=0.5)
+    _, meta = checkpoint.load(old, {"net": fresh, "opt": fresh_opt})
+    assert meta == {"old": True}
+    y_loaded, _ = fresh.forward(x)
+    np.testing.assert_allclose(y_loaded, y_saved, rtol=1e-12)
+    for key in net.params:
+        np.testing.assert_array_equal(fresh.params[key], net.params[key])
+        np.testing.assert_array_equal(fresh_opt.velocity[key], opt.velocity[key])
+    # and a file written now is read back as it is (format 2: no reordering)
+    checkpoint.save(tmp_path / "new.npz", {"net": net, "opt": opt})
+    again = nn.Sequential(nn.Maxout(6, 4, 3, b), nn.Maxout(4, 2, 2, b))
+    checkpoint.load(tmp_path / "new.npz", {"net": again})
+    for key in net.params:
+        np.testing.assert_array_equal(again.params[key], net.params[key])

@@ -41,8 +41,9 @@ def test_maxout_output_is_the_max_over_its_pieces(backend_name, batch, n_in, uni
     layer = nn.Maxout(n_in, units, k, b, init=nn.Gaussian(1.0))
     x = b.normal((batch, n_in))
     y, _ = layer.forward(x)
-    z = b.to_numpy(x @ layer.params["W"] + layer.params["b"]).reshape(batch, units, k)
-    np.testing.assert_allclose(b.to_numpy(y), z.max(axis=2), rtol=1e-12)
+    # piece-major columns: column p * units + u is piece p of unit u
+    z = b.to_numpy(x @ layer.params["W"] + layer.params["b"]).reshape(batch, k, units)
+    np.testing.assert_allclose(b.to_numpy(y), z.max(axis=1), rtol=1e-12)
 
 
 @given(batch=batches, n_in=widths, units=widths, k=st.integers(2, 5))
@@ -53,7 +54,7 @@ def test_maxout_ties_send_the_gradient_to_exactly_one_piece(backend_name, batch,
     y, cache = layer.forward(b.zeros((batch, n_in)))
     dy = b.uniform((batch, units), 1.0, 2.0)
     layer.backward(dy, cache)
-    db = b.to_numpy(layer.grads["b"]).reshape(units, k)
+    db = b.to_numpy(layer.grads["b"]).reshape(k, units).T
     assert ((db != 0).sum(axis=1) == 1).all(), db
     np.testing.assert_allclose(db.sum(axis=1), b.to_numpy(dy).sum(axis=0), rtol=1e-12)
 

@@ -241,3 +241,62 @@ def test_config_validation():
             paper.momentum_end, paper.batch_size, paper.d_hidden_keep, paper.g_hidden_keep) == \
         ("sgd", 0.1, 1.00004, 1e-6, 0.5, 0.7, 100, 0.5, 0.5)
     assert resolve_config("gan", "paper").lr_decay == 1.000004
+
+
+# -- the shared step: one batch of real and generated rows equals two passes ----------------
+@pytest.mark.parametrize("model", ["cgan", "gan"])
+def test_discriminator_step_equals_two_separate_passes(model):
+    """discriminator_step runs D once on [x; G(z)] (a speed choice); without dropout its
+    update must equal the one from two passes, real then generated, each weighted 1/2."""
+    from cgan.train import discriminator_step, one_hot
+
+    b = nn.get_backend("numpy", dtype="float64", seed=3)
+    config = ModelConfig(model=model, width_scale=0.05, image_dim=12, d_input_keep=1.0,
+                         d_hidden_keep=1.0, g_hidden_keep=1.0)
+    pair = build_pair(b, config)
+    d = pair.discriminator
+    x = b.uniform((7, 12))
+    y = one_hot(b, b.xp.arange(7) % 10) if model == "cgan" else None
+    z = b.normal((7, config.noise_dim))
+    before = {k: v.copy() for k, v in d.params.items()}
+
+    # reference: two passes, the losses' gradients halved, then one SGD step (lr 1, no momentum)
+    fake, _ = pair.generate(z, y)
+    real_logits, real_cache = pair.discriminate(x, y)
+    fake_logits, fake_cache = pair.discriminate(fake, y)
+    _, real_grad, fake_grad = nn.discriminator_loss(real_logits, fake_logits)
+    d.zero_grads()
+    d.backward(0.5 * real_grad, real_cache, input_grad=False)
+    d.backward(0.5 * fake_grad, fake_cache, input_grad=False)
+    expected = {k: before[k] - g for k, g in d.grads.items()}
+
+    opt = nn.SGD(d.params, d.grads, lr=1.0, momentum=0.0)
+    loss, d_real, d_fake = discriminator_step(pair, opt, x, y, z)
+    for key, value in d.params.items():
+        np.testing.assert_allclose(value, expected[key], rtol=1e-12, atol=1e-14, err_msg=key)
+    assert abs(float(d_real) - float(nn.functional.sigmoid(real_logits).mean())) < 1e-12
+    assert abs(float(d_fake) - float(nn.functional.sigmoid(fake_logits).mean())) < 1e-12
+    assert any(not np.array_equal(before[k], d.params[k]) for k in before)
+
+
+def test_training_pixels_stay_uint8_and_batches_match_the_float_splits():
+    """The trainer keeps MNIST's uint8 pixels (a quarter of the memory) and scales each
+    minibatch: the batch must equal the float32 split's rows exactly."""
+    from cgan.data.mnist import make_splits
+    from cgan.train import to_device
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(30, 28, 28), dtype=np.uint8)
+    images[0, 0, :2] = (0, 255)
+    labels = rng.integers(0, 10, size=30)
+    splits = make_splits(images, labels, images[:5], labels[:5], n_train=20)
+    config = resolve_config("cgan", "default", eval_valid_points=10)
+    data = to_device(nn.get_backend("numpy"), splits, config)
+    assert data.train_x.dtype == np.uint8 and data.train_x.nbytes == 20 * 784
+    idx = np.array([3, 0, 19])
+    batch = data.train_batch(idx, np.dtype("float32"))
+    assert batch.dtype == np.float32
+    np.testing.assert_array_equal(batch, splits.train_x[idx])
+    assert batch[1, 0] == 0.0 and batch[1, 1] == 1.0
+    np.testing.assert_array_equal(data.valid_x, splits.valid_x)
+    np.testing.assert_allclose(data.marginals, splits.train_x.mean(axis=0), rtol=1e-6)
