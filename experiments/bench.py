@@ -36,6 +36,7 @@ import importlib.util
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -287,6 +288,18 @@ class Worker:
         if "error" in reply:
             self.close()
             raise RuntimeError(f"{self.name} worker failed to start: {reply['error']}")
+        self._pause()
+
+    # Between its blocks a worker is stopped (SIGSTOP): an idle OpenMP or OpenBLAS pool
+    # spins for a while after its last task, and would take the cores from the other
+    # library's block (seen here: the PyTorch worker at 60 % CPU while ours ran).
+    def _pause(self) -> None:
+        if hasattr(signal, "SIGSTOP"):
+            os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def _resume(self) -> None:
+        if hasattr(signal, "SIGCONT"):
+            os.kill(self.proc.pid, signal.SIGCONT)
 
     def _read(self) -> dict:
         line = self.proc.stdout.readline()
@@ -295,11 +308,15 @@ class Worker:
         return json.loads(line)
 
     def block(self, iterations: int) -> float:
+        self._resume()
         self.proc.stdin.write(f"run {iterations}\n")
         self.proc.stdin.flush()
-        return self._read()["seconds"] / iterations
+        seconds = self._read()["seconds"]
+        self._pause()
+        return seconds / iterations
 
     def close(self) -> None:
+        self._resume()
         try:
             self.proc.stdin.write("quit\n")
             self.proc.stdin.flush()
@@ -313,7 +330,7 @@ def interleaved(workers, rounds: int, block: int, pause: float, progress) -> dic
     times = {w.name: [] for w in workers}
     for r in range(rounds):
         for w in workers:
-            time.sleep(pause)  # lets the other library's idle threads stop spinning
+            time.sleep(pause)
             times[w.name].append(1000.0 * w.block(block))
         progress(f"round {r + 1}/{rounds}: " + ", ".join(f"{k} {v[-1]:.1f} ms" for k, v in times.items()))
     return times

@@ -123,18 +123,6 @@ class _Optimizer:
                 clip_column_norms(p, self.max_col_norm)
         self.updates += 1
 
-    def _scratch(self, key, like):
-        """A work array shaped like ``like``, kept between steps (not part of the state).
-
-        Speed: the updates write their temporaries here instead of allocating new arrays
-        every step (docs/performance.md).
-        """
-        buffers = self.__dict__.setdefault("_buffers", {})
-        tmp = buffers.get(key)
-        if tmp is None or tmp.shape != like.shape or tmp.dtype != like.dtype:
-            tmp = buffers[key] = array_module(like).empty_like(like)
-        return tmp
-
     def _begin_step(self) -> None:
         """Per-step scalars (momentum, bias corrections), before the parameters are visited."""
 
@@ -193,7 +181,7 @@ class SGD(_Optimizer):
     def _update(self, key, p, g, lr) -> None:
         v = self.velocity[key]
         v *= self._m
-        v -= array_module(g).multiply(g, lr, out=self._scratch(key, g))
+        v -= lr * g
         p += v
 
 
@@ -242,15 +230,8 @@ class Adam(_Optimizer):
 
     def _update(self, key, p, g, lr) -> None:
         m, v = self.m[key], self.v[key]
-        xp, tmp = array_module(p), self._scratch(key, g)
         m *= self.beta1
-        m += xp.multiply(g, 1 - self.beta1, out=tmp)
+        m += (1 - self.beta1) * g
         v *= self.beta2
-        xp.multiply(g, g, out=tmp)
-        tmp *= 1 - self.beta2
-        v += tmp
-        xp.sqrt(v, out=tmp)
-        tmp += self._eps
-        xp.divide(m, tmp, out=tmp)
-        tmp *= lr * self._scale
-        p -= tmp
+        v += (1 - self.beta2) * (g * g)
+        p -= (lr * self._scale) * m / (array_module(p).sqrt(v) + self._eps)

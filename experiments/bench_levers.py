@@ -1,0 +1,144 @@
+"""What each speed choice of nn and cgan.train buys, measured alone (docs/performance.md).
+
+    python experiments/bench_levers.py [--repeat 7] [--threads N]
+
+Each row times the code as it is against the alternative it replaced (or would have
+needed), on the shapes of the MNIST conditional GAN at minibatch 100, best of --repeat
+blocks, in one process (NumPy, float32):
+
+* Maxout forward: piece-major columns and pairwise maxima (nn.layers.Maxout) against
+  pylearn2's unit-major columns with argmax + take_along_axis (this project until
+  2026-11-22), on D's first layer (200 rows, 240 units x 5 pieces);
+* the discriminator on real and generated rows: one pass over 200 rows
+  (cgan.train.discriminator_step) against two passes over 100 rows, forward + backward;
+* the Join's concatenation of the generator's branches (100 x 200 and 100 x 1000), the
+  copy that splitting the next layer's weight matrix per branch would save;
+* one SGD momentum update of all the generator's parameters as nn.optim does it (fresh
+  temporaries) against temporaries in reused buffers (tried, measured no faster here, and
+  not kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def best_ms(fn, repeat: int, inner: int = 20) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        best = min(best, (time.perf_counter() - start) / inner)
+    return 1000.0 * best
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args(argv)
+
+    import numpy as np
+
+    import nn
+    from cgan.models import ModelConfig, build_pair
+    from cgan.train import one_hot
+
+    b = nn.get_backend("numpy", seed=0)
+    rows = []
+
+    # Maxout forward
+    z = b.uniform((200, 1200))
+    units, pieces = 240, 5
+
+    def unit_major():
+        z3 = z.reshape(200, units, pieces)
+        winner = z3.argmax(axis=2)
+        mask = np.arange(pieces) == winner[:, :, None]
+        return np.take_along_axis(z3, winner[:, :, None], axis=2)[:, :, 0], mask
+
+    layer = nn.Maxout(784, units, pieces, b)
+
+    def piece_major():  # the body of Maxout.forward after its matrix product
+        zz = z.reshape(200, pieces, units)
+        y = zz[:, 0].copy()
+        for p in range(1, pieces):
+            np.maximum(y, zz[:, p], out=y)
+        mask = zz == y[:, None, :]
+        taken = mask[:, 0].copy()
+        for p in range(1, pieces):
+            mask[:, p] &= ~taken
+            taken |= mask[:, p]
+        return y, mask
+
+    assert layer.pieces == pieces
+    rows.append(("Maxout forward after the product, 200 x 240 units x 5 pieces",
+                 best_ms(piece_major, args.repeat), best_ms(unit_major, args.repeat)))
+
+    # one D pass over 200 rows against two over 100
+    pair = build_pair(b, ModelConfig(model="cgan"))
+    d = pair.discriminator
+    x, fake = b.uniform((100, 784)), b.uniform((100, 784))
+    y = one_hot(b, b.xp.arange(100) % 10)
+
+    def one_pass():
+        logits, cache = pair.discriminate(np.concatenate([x, fake]), np.concatenate([y, y]))
+        d.zero_grads()
+        d.backward(np.ones_like(logits), cache, input_grad=False)
+
+    def two_passes():
+        l1, c1 = pair.discriminate(x, y)
+        l2, c2 = pair.discriminate(fake, y)
+        d.zero_grads()
+        d.backward(np.ones_like(l1), c1, input_grad=False)
+        d.backward(np.ones_like(l2), c2, input_grad=False)
+
+    rows.append(("discriminator forward + backward on 100 real + 100 generated rows",
+                 best_ms(one_pass, args.repeat, 5), best_ms(two_passes, args.repeat, 5)))
+
+    # Join's concatenation
+    a_branch, b_branch = b.uniform((100, 200)), b.uniform((100, 1000))
+    rows.append(("Join: concatenating the generator's branches (the copy a split weight saves)",
+                 best_ms(lambda: np.concatenate([a_branch, b_branch], axis=1), args.repeat), None))
+
+    # SGD as built (fresh temporaries) against reused buffers
+    g = pair.generator
+    opt = nn.SGD(g.params, g.grads, lr=1e-9, momentum=0.5)
+    opt.set_epoch(1)
+    velocity = {k: np.zeros_like(p) for k, p in g.params.items()}
+    scratch = {k: np.empty_like(p) for k, p in g.params.items()}
+
+    def buffered():
+        for key, p in g.params.items():
+            v = velocity[key]
+            v *= 0.5
+            v -= np.multiply(g.grads[key], 1e-9, out=scratch[key])
+            p += v
+
+    rows.append(("SGD momentum update of the generator's 2.4 M parameters (alternative: reused buffers)",
+                 best_ms(opt.step, args.repeat, 5), best_ms(buffered, args.repeat, 5)))
+
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    print(f"NumPy {np.__version__}, float32, OPENBLAS_NUM_THREADS={threads}, "
+          f"load average {os.getloadavg()[0]:.2f}; best of {args.repeat} blocks")
+    print()
+    print("| what | as built, ms | the alternative, ms | saved |")
+    print("| --- | ---: | ---: | ---: |")
+    for name, ours, alternative in rows:
+        if alternative is None:
+            print(f"| {name} | {ours:.3f} | - | - |")
+        else:
+            print(f"| {name} | {ours:.3f} | {alternative:.3f} | {alternative - ours:.3f} ms "
+                  f"({alternative / ours:.1f}x) |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
