@@ -16,7 +16,7 @@ the backend's dtype); all array math goes through ``backend.xp``.
 How it is computed
 ------------------
 Points are processed in chunks of rows, so memory stays bounded: a chunk's block is
-``chunk_size x N`` (by default 64 MiB: 1,677 x 10,000 in float32; the other buffers are
+``chunk_size x N`` (by default 16 MiB: 419 x 10,000 in float32; the other buffers are
 smaller). For a chunk:
 
 1. **One matrix product** gives ``E_j = x'.c'_j - ||c'_j||^2 / 2`` (``x'``, ``c'``: the
@@ -121,7 +121,9 @@ _TAIL = 25.0
 # Above this fraction of surviving terms, exp runs over the whole block (CPU).
 _DENSE_FRACTION = 0.2
 # Default block size in bytes (chunk_size = this // (number of centres * itemsize)).
-_BLOCK_BYTES = 64 << 20
+# 16 MiB keeps a training run under 300 MB (its per-epoch evaluation: 266 MB against
+# 370 MB with 64 MiB blocks) at the same speed (docs/performance.md).
+_BLOCK_BYTES = 16 << 20
 
 
 @dataclass
@@ -283,7 +285,7 @@ def parzen_log_likelihoods(centres, points, sigmas, backend: nn.Backend, *, chun
         sigmas: the bandwidths (positive).
         backend: the :class:`nn.Backend` of the arrays.
         chunk_size: points per block (memory ~ ``chunk_size * N`` elements); by default
-            a 64 MiB block: ``2**24 // N`` points in float32 (1,677 for N = 10,000),
+            a 16 MiB block: ``2**22 // N`` points in float32 (419 for N = 10,000),
             half that in float64.
 
     Returns:

@@ -44,7 +44,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import nn  # noqa: E402
 from cgan.parzen import (  # noqa: E402
+    _BLOCK_BYTES,
     DEFAULT_SIGMAS,
+    _block,
+    _prepare,
     parzen_evaluate,
     parzen_log_likelihoods,
     select_sigma,
@@ -204,6 +207,21 @@ def main(argv=None) -> int:
 
     t_test, cpu, _ = best_of(args.repeat, test_only)
     rows.append((f"  test alone ({args.n} points x 1 sigma)", t_test, cpu))
+    # the protocol's two big matrix products alone (validation, then test, block by block):
+    # the floor that no arithmetic outside them can beat
+    preps = [(valid, _prepare(centres, valid, backend)), (test, _prepare(centres, test, backend))]
+    chunk = args.chunk_size or max(1, _BLOCK_BYTES // (args.n * backend.dtype.itemsize))
+
+    def products():
+        for points, prep in preps:
+            for start in range(0, points.shape[0], chunk):
+                _block(points[start:start + chunk], prep, backend.xp)
+        sync()
+
+    t_products, cpu, _ = best_of(args.repeat, products)
+    product_flops = sum(2.0 * p.shape[0] * int(prep["live"].shape[0]) * args.n for p, prep in preps)
+    rows.append((f"  its two matrix products alone ({product_flops / 1e9:.0f} GFLOP, "
+                 f"{product_flops / t_products / 1e9:.0f} GFLOP/s)", t_products, cpu))
     n_orig_valid = min(ORIGINAL_VALID, n_valid)
     t_orig_protocol, cpu, _ = best_of(
         args.repeat, lambda: parzen_evaluate(centres, valid[:n_orig_valid], test, backend, **kw))
@@ -273,6 +291,7 @@ def main(argv=None) -> int:
             "data": what, "n": args.n, "n_valid": n_valid, "backend": backend.name,
             "protocol_seconds": t_full, "sigma_search_seconds": t_sel, "test_seconds": t_test,
             "original_protocol_seconds": t_orig_protocol, "repeat": args.repeat,
+            "products_seconds": t_products, "products_gflop": product_flops / 1e9,
             "original_points": k, "original_extrapolated_seconds": orig_full,
             "speedup": orig_full / t_full, "checked": m,
             "worst_error_nats": None if worst is None else float(worst),

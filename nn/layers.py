@@ -121,7 +121,9 @@ class Layer:
 
 
 def _affine_forward(W, b, x):
-    return x @ W + b
+    z = x @ W
+    z += b  # in place: one array per layer and call, not two
+    return z
 
 
 def _affine_backward(layer: Layer, x, dz, param_grads: bool, input_grad: bool):
