@@ -16,7 +16,7 @@ the backend's dtype); all array math goes through ``backend.xp``.
 How it is computed
 ------------------
 Points are processed in chunks of rows, so memory stays bounded: a chunk's block is
-``chunk_size x N`` (by default 16 MiB: 419 x 10,000 in float32; the other buffers are
+``chunk_size x N`` (by default 8 MiB: 209 x 10,000 in float32; the other buffers are
 smaller). For a chunk:
 
 1. **One matrix product** gives ``E_j = x'.c'_j - ||c'_j||^2 / 2`` (``x'``, ``c'``: the
@@ -121,9 +121,10 @@ _TAIL = 25.0
 # Above this fraction of surviving terms, exp runs over the whole block (CPU).
 _DENSE_FRACTION = 0.2
 # Default block size in bytes (chunk_size = this // (number of centres * itemsize)).
-# 16 MiB keeps a training run under 300 MB (its per-epoch evaluation: 266 MB against
-# 370 MB with 64 MiB blocks) at the same speed (docs/performance.md).
-_BLOCK_BYTES = 16 << 20
+# 8 MiB keeps a training run under 300 MB: its peak, in the per-epoch evaluation, was
+# 276 MB with 8 MiB blocks, 311 MB with 16 MiB and 370 MB with 64 MiB, for a protocol
+# about 5 % slower than with 64 MiB (docs/performance.md).
+_BLOCK_BYTES = 8 << 20
 
 
 @dataclass
@@ -194,13 +195,19 @@ def _prepare(centres, points, backend: nn.Backend):
     constant = (points == points[0:1]).all(axis=0)
     shift = xp.where(constant, points[0].astype(f64), shift).astype(backend.dtype)
     live = xp.flatnonzero(~constant)
-    c_shifted = centres - shift
-    # ||c'||^2 / 2 (squares rounded once, summed in float64)
-    half_sq = 0.5 * (c_shifted * c_shifted).sum(axis=1, dtype=f64)
+    c_live = xp.take(centres, live, axis=1)  # take: much faster than [:, live]
+    c_live -= shift[live]
+    # ||c'||^2 / 2 over every column (squares rounded once, summed in float64), a few
+    # thousand centres at a time: a whole shifted copy of the centres would add 31 MB to a
+    # training run's peak memory (docs/performance.md)
+    half_sq = xp.empty(centres.shape[0], dtype=f64)
+    for start in range(0, centres.shape[0], 2048):
+        c_shifted = centres[start:start + 2048] - shift
+        half_sq[start:start + 2048] = 0.5 * (c_shifted * c_shifted).sum(axis=1, dtype=f64)
     return {
         "shift_live": shift[live],
         "live": live,
-        "c_live": xp.take(c_shifted, live, axis=1),  # take: much faster than [:, live]
+        "c_live": c_live,
         "half_sq": half_sq.astype(backend.dtype),
     }
 
@@ -285,7 +292,7 @@ def parzen_log_likelihoods(centres, points, sigmas, backend: nn.Backend, *, chun
         sigmas: the bandwidths (positive).
         backend: the :class:`nn.Backend` of the arrays.
         chunk_size: points per block (memory ~ ``chunk_size * N`` elements); by default
-            a 16 MiB block: ``2**22 // N`` points in float32 (419 for N = 10,000),
+            an 8 MiB block: ``2**21 // N`` points in float32 (209 for N = 10,000),
             half that in float64.
 
     Returns:
