@@ -111,6 +111,16 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("-n", type=_positive_int, default=64, help="number of samples (default 64)")
     sample.add_argument("-o", "--output", default="samples.png", help="PNG file to write")
     sample.add_argument("--checkpoint", choices=["best", "latest"], default="best")
+    sample.add_argument("--interpolate", action="store_true",
+                        help="conditional runs: write OUTPUT-labels.png (fixed noise per row, labels "
+                             "0-9 across) and OUTPUT-interpolation.png (one row per label, noise "
+                             "interpolated between two fixed points across)")
+    sample.add_argument("--rows", type=_positive_int, default=8,
+                        help="--interpolate: noise vectors in the labels figure (default 8)")
+    sample.add_argument("--steps", type=_positive_int, default=10,
+                        help="--interpolate: points on the noise path, ends included (default 10)")
+    sample.add_argument("--spherical", action="store_true",
+                        help="--interpolate: spherical (slerp) instead of linear interpolation")
     _add_backend_options(sample)
     sample.set_defaults(func=_cmd_sample)
 
@@ -222,6 +232,17 @@ def _cmd_sample(args) -> int:
     from .evaluate import sample_to_png
 
     backend = _backend(args)
+    if args.interpolate:
+        from .evaluate import interpolation_figures
+
+        if args.label is not None:
+            raise ValueError("--interpolate sweeps every label; leave out --label")
+        result = interpolation_figures(args.run_dir, backend, output=args.output, which=args.checkpoint,
+                                       seed=args.seed, rows=args.rows, steps=args.steps,
+                                       spherical=args.spherical)
+        print(result["labels"])
+        print(result["interpolation"])
+        return 0
     path = sample_to_png(args.run_dir, backend, label=args.label, n=args.n,
                          output=args.output, which=args.checkpoint, seed=args.seed)
     print(path)
