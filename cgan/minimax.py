@@ -232,8 +232,8 @@ RING_STD = 0.05
 
 def ring(*, loss: str = "bce", seed: int = 0, steps: int = 2500, every: int = 250, batch: int = 256,
          hidden: int = 64, clip: float = 0.01, lr: float | None = None, k_steps: int | None = None,
-         n_eval: int = 2500) -> dict:
-    """A GAN on the ring (8 modes, radius 2, std RING_STD), 2-D Gaussian noise, MLPs of two
+         n_eval: int = 2500, std: float = RING_STD) -> dict:
+    """A GAN on the ring (8 modes, radius 2, std ``std``), 2-D Gaussian noise, MLPs of two
     hidden ReLU layers. ``loss="bce"``: Adam (lr 1e-3, beta1 0.5), k = 1, non-saturating.
     ``loss="wasserstein"``: RMSProp (lr 1e-3: the paper's 5e-5 moves too little in a few
     thousand steps), clipping to [-clip, clip], 5 critic steps per generator step.
@@ -255,15 +255,15 @@ def ring(*, loss: str = "bce", seed: int = 0, steps: int = 2500, every: int = 25
 
     def record(step):
         samples, _ = pair.generate(z, None, train=False)
-        count = toy.count_modes(samples, centres, RING_STD)
+        count = toy.count_modes(samples, centres, std)
         history.append({"step": step, "covered": count.covered, "high_quality": count.high_quality,
                         "per_mode": count.per_mode})
 
-    toy.train_toy(pair, d_opt, g_opt, lambda n: toy.sample_ring(b, n, std=RING_STD),
+    toy.train_toy(pair, d_opt, g_opt, lambda n: toy.sample_ring(b, n, std=std),
                   lambda n: b.normal((n, 2)), steps=steps, batch=batch, loss=loss, k_steps=k,
                   clip=clip, callback=record, every=every)
     samples, _ = pair.generate(z, None, train=False)
-    return {"loss": loss, "seed": seed, "clip": clip if loss == "wasserstein" else None, "lr": lr,
+    return {"loss": loss, "seed": seed, "std": std, "clip": clip if loss == "wasserstein" else None, "lr": lr,
             "k_steps": k, "history": history, "samples": samples, "centres": centres,
             "critic_max_abs": max(float(abs(p).max()) for p in pair.discriminator.params.values()),
             "seconds": time.perf_counter() - t0}

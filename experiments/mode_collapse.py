@@ -44,11 +44,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--steps", type=int, default=2500)
+    parser.add_argument("--hidden", type=int, default=64, help="hidden units per layer, both networks")
     parser.add_argument("--out", default=str(ROOT / "docs/figures/mode-collapse.png"))
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     start = time.perf_counter()
-    results = {name: [minimax.ring(seed=seed, steps=args.steps, **kw) for seed in seeds]
+    results = {name: [minimax.ring(seed=seed, steps=args.steps, hidden=args.hidden, **kw) for seed in seeds]
                for name, kw in SETTINGS}
 
     fig = plt.figure(figsize=(13, 7.5))
