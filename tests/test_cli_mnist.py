@@ -140,3 +140,22 @@ def test_interpolate_on_an_unconditional_run_is_an_error(runs, capsys, tmp_path)
     root, _ = runs
     assert main(["sample", str(root / "gan"), "--interpolate", "-o", str(tmp_path / "x.png")]) == 1
     assert "needs a conditional" in capsys.readouterr().err
+
+
+def test_real_mnist_wasserstein_smoke(tmp_path, capsys):
+    """`cgan train mnist --loss wasserstein` with its options, on real MNIST cut to a few batches."""
+    from cgan.data.mnist import MnistError, load_mnist
+
+    try:
+        load_mnist(progress=False)
+    except MnistError as exc:
+        pytest.skip(f"MNIST could not be fetched here: {exc}")
+    out = tmp_path / "wgan"
+    assert main(["train", "mnist", "--loss", "wasserstein", "--n-critic", "2", "--clip", "0.05",
+                 "--out", str(out), "--epochs", "1", "--train-limit", "256", "--eval-samples", "200",
+                 "--eval-valid-points", "200", "--quiet"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert (config["loss"], config["k_steps"], config["clip"], config["optimizer"], config["lr"],
+            config["batch_size"]) == ("wasserstein", 2, 0.05, "rmsprop", 5e-5, 64)
+    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    assert record["updates"] == 4 and "wasserstein_estimate" in record
