@@ -70,8 +70,10 @@ def test_generator_gradient_norms_follow_the_analytic_ratio():
 
 # -- the experiments, reduced ---------------------------------------------------------------
 def test_trained_discriminator_approaches_d_star_and_the_jsd_identity_holds():
-    r = minimax.optimal_discriminator(steps=400, batch=256, family=(1.0,), family_steps=200)
-    assert r["max_gap"] < 0.15                       # the full run (3000 steps, batch 512): 0.04
+    # 32 units and minibatches of 64 (the figure: 64 units, 512): small enough that no BLAS
+    # threading kicks in, about 1 s
+    r = minimax.optimal_discriminator(steps=800, batch=64, hidden=32, family=(1.0,), family_steps=200)
+    assert r["max_gap"] < 0.15                       # here 0.089; the full run (3000 steps): 0.039
     assert r["identity_error"] < 1e-6                # C(G) = -log 4 + 2 JSD along the family
     assert abs(r["c_g"] - r["minus_log4_plus_2jsd"]) < 1e-6
     assert r["v_trained"] <= r["c_g"] + 1e-9         # D* maximises V
@@ -107,14 +109,16 @@ def test_saturating_loss_stalls_where_the_nonsaturating_one_learns():
 
 
 def test_ring_gan_covers_the_modes():
-    r = minimax.ring(loss="bce", steps=1000, every=500)
-    assert [h["step"] for h in r["history"]] == [0, 500, 1000]
+    # narrower and smaller than the figure's (64 units, batch 256), so that no BLAS threading
+    # kicks in: 1,500 steps in about 2 s
+    r = minimax.ring(loss="bce", steps=1500, every=500, batch=64, hidden=32)
+    assert [h["step"] for h in r["history"]] == [0, 500, 1000, 1500]
     assert r["history"][0]["covered"] <= 2
     assert r["history"][-1]["covered"] >= 6
 
 
 def test_ring_wasserstein_clips_its_critic():
-    r = minimax.ring(loss="wasserstein", steps=20, every=10, clip=0.1)
+    r = minimax.ring(loss="wasserstein", steps=20, every=10, clip=0.1, batch=64, hidden=32)
     assert r["k_steps"] == 5 and len(r["history"]) == 3
     assert r["critic_max_abs"] <= np.float32(0.1)
-    assert minimax.ring(loss="bce", steps=20, every=10)["critic_max_abs"] > 0.1  # no clipping there
+    assert minimax.ring(loss="bce", steps=20, every=10, hidden=32)["critic_max_abs"] > 0.1  # no clipping there
