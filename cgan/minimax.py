@@ -13,7 +13,6 @@ figures and print the numbers, and tests/test_minimax.py runs reduced settings.
 
 from __future__ import annotations
 
-import math
 import time
 
 import nn
@@ -186,7 +185,6 @@ def saturation(*, seed: int = 0, pretrain_steps: int = 600, every: int = 50, run
     """
     t0 = time.perf_counter()
     b = nn.get_backend("numpy", seed=seed)
-    xp = b.xp
     pair = _one_d_gan(b, start=start)
     z = b.with_seed(seed + 7).uniform((512, 1), -1.0, 1.0)
     d_opt = nn.SGD(pair.discriminator.params, pair.discriminator.grads, lr=lr, momentum=momentum)
@@ -222,7 +220,6 @@ def saturation(*, seed: int = 0, pretrain_steps: int = 600, every: int = 50, run
                       saturating=saturating, callback=track, every=record_every)
         near = [s for s, m, _ in trace if abs(m - DATA_MEAN) < 0.25]
         runs[name] = {"trace": trace, "first_within_0.25": near[0] if near else None}
-    del xp
     return {"pretrain": measured, "runs": runs, "seconds": time.perf_counter() - t0}
 
 

@@ -125,7 +125,6 @@ def count_modes(samples, centres, std: float, min_fraction: float = 0.01) -> Mod
     Srivastava et al., 2017): a sample is high-quality if it lies within 3 std of a centre;
     a mode is covered if at least ``min_fraction`` of all samples are high-quality samples
     of that mode (a fair share is 1 / modes)."""
-    xp = nn.backend.array_module(samples)
     d2 = ((samples[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)   # (n, modes)
     nearest = d2.argmin(axis=1)
     good = d2.min(axis=1) <= (3 * std) ** 2
