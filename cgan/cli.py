@@ -66,9 +66,20 @@ def build_parser() -> argparse.ArgumentParser:
                          help="noise distribution: U[0,1]^100, U[-1,1]^100 or N(0, I)")
     choices.add_argument("--g-loss", choices=["nonsaturating", "saturating"],
                          help="generator loss: -log D(G(z)) or log(1 - D(G(z)))")
-    choices.add_argument("--k", dest="k_steps", type=_positive_int,
-                         help="discriminator steps per generator step (default 1)")
+    choices.add_argument("--k", "--n-critic", dest="k_steps", type=_positive_int,
+                         help="discriminator (critic) steps per generator step (default 1; 5 "
+                              "with --loss wasserstein)")
     choices.add_argument("--lr", type=_positive_float, help="initial learning rate")
+    wgan = train.add_argument_group("the Wasserstein GAN (see docs/minimax.md)")
+    wgan.add_argument("--loss", choices=["bce", "wasserstein"],
+                      help="bce: the papers' minimax game (default); wasserstein: WGAN, the "
+                           "discriminator's linear output as a critic with weight clipping, "
+                           "RMSProp lr 5e-5, batch 64, 5 critic steps per generator step")
+    wgan.add_argument("--clip", type=_positive_float,
+                      help="WGAN: clip every critic parameter to [-c, c] after each update (default 0.01)")
+    wgan.add_argument("--optimizer", choices=["sgd", "adam", "rmsprop"],
+                      help="optimiser of both networks (overrides the preset, or the WGAN default rmsprop)")
+    wgan.add_argument("--batch-size", type=_positive_int, help="minibatch size (default 100; 64 for WGAN)")
     choices.add_argument("--g-dropout-keep", dest="g_hidden_keep", type=_probability,
                          help="keep probability of dropout on the generator's last hidden layer")
     choices.add_argument("--d-dropout-keep", dest="d_hidden_keep", type=_probability,
@@ -100,6 +111,16 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("-n", type=_positive_int, default=64, help="number of samples (default 64)")
     sample.add_argument("-o", "--output", default="samples.png", help="PNG file to write")
     sample.add_argument("--checkpoint", choices=["best", "latest"], default="best")
+    sample.add_argument("--interpolate", action="store_true",
+                        help="conditional runs: write OUTPUT-labels.png (fixed noise per row, labels "
+                             "0-9 across) and OUTPUT-interpolation.png (one row per label, noise "
+                             "interpolated between two fixed points across)")
+    sample.add_argument("--rows", type=_positive_int, default=8,
+                        help="--interpolate: noise vectors in the labels figure (default 8)")
+    sample.add_argument("--steps", type=_positive_int, default=10,
+                        help="--interpolate: points on the noise path, ends included (default 10)")
+    sample.add_argument("--spherical", action="store_true",
+                        help="--interpolate: spherical (slerp) instead of linear interpolation")
     _add_backend_options(sample)
     sample.set_defaults(func=_cmd_sample)
 
@@ -177,7 +198,8 @@ def _load_mnist(args):
 def _cmd_train(args) -> int:
     from .train import new_run, resolve_config, resume_config, train
 
-    out = args.out or f"runs/mnist-{args.model}-{args.preset}-s{args.seed}"
+    wgan = "-wgan" if args.loss == "wasserstein" else ""
+    out = args.out or f"runs/mnist-{args.model}{wgan}-{args.preset}-s{args.seed}"
     _backend(args)  # fails early and clearly if cupy is missing
     if args.resume:
         config = resume_config(out, epochs=args.epochs, backend=args.backend)
@@ -185,6 +207,7 @@ def _cmd_train(args) -> int:
         config = resolve_config(
             args.model, args.preset, backend=args.backend, seed=args.seed, epochs=args.epochs,
             noise=args.noise, g_loss=args.g_loss, k_steps=args.k_steps, lr=args.lr,
+            loss=args.loss, clip=args.clip, optimizer=args.optimizer, batch_size=args.batch_size,
             g_hidden_keep=args.g_hidden_keep, d_hidden_keep=args.d_hidden_keep,
             momentum_end_epoch=args.momentum_end_epoch, train_limit=args.train_limit,
             eval_samples=args.eval_samples, eval_valid_points=args.eval_valid_points,
@@ -216,6 +239,17 @@ def _cmd_sample(args) -> int:
     from .evaluate import sample_to_png
 
     backend = _backend(args)
+    if args.interpolate:
+        from .evaluate import interpolation_figures
+
+        if args.label is not None:
+            raise ValueError("--interpolate sweeps every label; leave out --label")
+        result = interpolation_figures(args.run_dir, backend, output=args.output, which=args.checkpoint,
+                                       seed=args.seed, rows=args.rows, steps=args.steps,
+                                       spherical=args.spherical)
+        print(result["labels"])
+        print(result["interpolation"])
+        return 0
     path = sample_to_png(args.run_dir, backend, label=args.label, n=args.n,
                          output=args.output, which=args.checkpoint, seed=args.seed)
     print(path)

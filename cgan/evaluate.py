@@ -15,7 +15,7 @@ import math
 import time
 from pathlib import Path
 
-from nn.backend import Backend
+from nn.backend import Backend, array_module
 
 from .train import evaluation_labels, generate, load_pair, write_json
 
@@ -101,3 +101,69 @@ def sample_to_png(run_dir, backend: Backend, *, label=None, n: int = 64, output=
                           title=None if label is None else f"digit {label}")
     return output
 
+
+
+def interpolate_noise(z0, z1, steps: int, spherical: bool = False):
+    """``steps`` points from z0 to z1 (both ends included), shape (steps, dim).
+
+    Linear: z(t) = (1 - t) z0 + t z1. Spherical (slerp, for Gaussian noise, whose mass
+    lies near a sphere of radius sqrt(dim), which the linear path's midpoint leaves):
+    z(t) = sin((1 - t) W) / sin W z0 + sin(t W) / sin W z1, W the angle between z0 and z1.
+    """
+    xp = array_module(z0)
+    t = xp.linspace(0.0, 1.0, steps, dtype=z0.dtype)[:, None]
+    if not spherical:
+        return (1 - t) * z0[None, :] + t * z1[None, :]
+    cos = (z0 * z1).sum() / xp.sqrt((z0 * z0).sum() * (z1 * z1).sum())
+    omega = xp.arccos(xp.clip(cos, -1.0, 1.0))
+    if float(xp.sin(omega)) < 1e-6:  # (anti)parallel: the arc is undefined, use the chord
+        return (1 - t) * z0[None, :] + t * z1[None, :]
+    return (xp.sin((1 - t) * omega) * z0[None, :] + xp.sin(t * omega) * z1[None, :]) / xp.sin(omega)
+
+
+def interpolation_figures(run_dir, backend: Backend, *, output="samples.png", which: str = "best",
+                          seed: int = 0, rows: int = 8, steps: int = 10,
+                          spherical: bool = False) -> dict:
+    """Controllable generation from a conditional run: two figures next to ``output``.
+
+    * ``<stem>-labels.png``: ``rows`` fixed noise vectors (one per row) times the labels
+      0..9 (one per column): the noise holds the style, the label the digit.
+    * ``<stem>-interpolation.png``: one row per label 0..9, columns the noise moved from
+      z0 to z1 in ``steps`` steps (linear, or spherical with ``spherical``), the same
+      path in every row.
+
+    The noise comes from ``seed`` (a stream of its own), drawn from the run's noise
+    distribution. Returns the two paths and the host image grids, shaped (rows, 10, pixels)
+    and (10, steps, pixels).
+    """
+    from . import plots
+    from .train import one_hot, sample_noise
+
+    config, pair, meta = load_pair(run_dir, backend, which)
+    if not pair.conditional:
+        raise ValueError("--interpolate needs a conditional (cgan) run; this run is an unconditional GAN")
+    xp, dim = backend.xp, pair.config.noise_dim
+    noise = backend.with_seed(seed)
+    z = sample_noise(noise, config.noise, rows, dim)
+    ends = sample_noise(noise, config.noise, 2, dim)
+    path = interpolate_noise(ends[0], ends[1], steps, spherical)
+
+    # (a) row r, column c: noise z_r, label c
+    labels_a = xp.tile(xp.arange(10), rows)
+    images_a, _ = pair.generate(xp.repeat(z, 10, axis=0), one_hot(backend, labels_a), train=False)
+    # (b) row = label, column = point on the path
+    labels_b = xp.repeat(xp.arange(10), steps)
+    images_b, _ = pair.generate(xp.tile(path, (10, 1)), one_hot(backend, labels_b), train=False)
+
+    output = Path(output)
+    stem = output.with_suffix("")
+    kind = "spherical" if spherical else "linear"
+    first = plots.save_image_grid(backend.to_numpy(images_a), f"{stem}-labels.png", nrow=rows,
+                                  title=f"fixed noise per row, labels 0-9 (epoch {meta['epoch']})")
+    second = plots.save_image_grid(backend.to_numpy(images_b), f"{stem}-interpolation.png", nrow=10,
+                                   row_labels=list(range(10)),
+                                   title=f"{kind} noise interpolation, one label per row")
+    pixels = images_a.shape[1]
+    return {"labels": first, "interpolation": second,
+            "labels_grid": backend.to_numpy(images_a).reshape(rows, 10, pixels),
+            "interpolation_grid": backend.to_numpy(images_b).reshape(10, steps, pixels)}

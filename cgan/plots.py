@@ -129,6 +129,8 @@ def plot_training_curves(metrics: list[dict], path) -> Path:
     """Plot a training log (one dict per record: epoch, d_loss, g_loss, d_real, d_fake,
     optionally valid_ll) as two panels, losses and discriminator outputs (with a dashed
     line at 0.5, the equilibrium), plus a third, validation log-likelihood, when present.
+    For a WGAN run (critic_real, critic_fake, wasserstein_estimate in place of d_real,
+    d_fake) the second panel shows the critic's mean outputs and their difference.
     """
     if not metrics:
         raise ValueError("no metrics records to plot")
@@ -148,15 +150,23 @@ def plot_training_curves(metrics: list[dict], path) -> Path:
     ax.legend(loc="best", fontsize=8)
 
     ax = axes[1]
-    for key, label in (("d_real", "mean D(x)"), ("d_fake", "mean D(G(z))")):
-        x, y = _series(metrics, key)
-        if x is not None:
+    if _series(metrics, "wasserstein_estimate")[0] is not None:  # a WGAN run: critic outputs
+        for key, label in (("critic_real", "mean f(x)"), ("critic_fake", "mean f(G(z))"),
+                           ("wasserstein_estimate", "mean f(x) - mean f(G(z))")):
+            x, y = _series(metrics, key)
             ax.plot(x, y, label=label)
-    ax.axhline(0.5, color="gray", linestyle="--", linewidth=1, label="0.5")
-    ax.set_ylim(-0.02, 1.02)
+        ax.set_ylabel("critic output")
+        ax.set_title("critic outputs (Wasserstein estimate)")
+    else:
+        for key, label in (("d_real", "mean D(x)"), ("d_fake", "mean D(G(z))")):
+            x, y = _series(metrics, key)
+            if x is not None:
+                ax.plot(x, y, label=label)
+        ax.axhline(0.5, color="gray", linestyle="--", linewidth=1, label="0.5")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylabel("discriminator output")
+        ax.set_title("discriminator outputs")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("discriminator output")
-    ax.set_title("discriminator outputs")
     ax.legend(loc="best", fontsize=8)
 
     if has_ll:

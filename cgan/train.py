@@ -11,6 +11,13 @@ One training iteration follows Algorithm 1 of Goodfellow et al. (2014):
    log(1 - D(G(z))) (saturating, the minimax objective), backpropagated through the
    discriminator without touching the discriminator's gradients.
 
+With ``loss="wasserstein"`` the same loop trains a WGAN (Arjovsky et al., 2017,
+Algorithm 1): the discriminator's logit is read as the critic's linear output f, the
+critic descends E f(G(z)) - E f(x) and has every parameter clipped to [-clip, clip] after
+each update (``critic_step``), ``k_steps`` is the number of critic steps per generator
+step (n_critic, 5), the generator descends -E f(G(z)) (``wasserstein_generator_step``),
+and both use RMSProp with lr 5e-5 and minibatches of 64 unless told otherwise.
+
 A run directory holds ``config.json`` (the resolved configuration), ``metrics.jsonl``
 (one record per epoch), ``latest.npz`` and ``best.npz`` (checkpoints, atomic), and
 ``samples/`` (a grid per epoch from fixed noise) with ``curves.png``.
@@ -18,6 +25,7 @@ A run directory holds ``config.json`` (the resolved configuration), ``metrics.js
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -35,6 +43,8 @@ from .progress import Progress
 
 NOISES = ("uniform01", "uniform_pm1", "gaussian")
 G_LOSSES = ("nonsaturating", "saturating")
+LOSSES = ("bce", "wasserstein")
+OPTIMIZERS = ("sgd", "adam", "rmsprop")
 
 
 class ConfigFromDict:
@@ -55,11 +65,12 @@ class OptimConfig(ConfigFromDict):
 
     SGD: lr divided by lr_decay each update down to lr_min, momentum ramped linearly from
     momentum_start (epoch momentum_start_epoch) to momentum_end (epoch momentum_end_epoch).
-    Adam: the same lr schedule, beta1. Weights start in U[-irange, irange] per network.
+    Adam: the same lr schedule, beta1. RMSProp: the same lr schedule, rms_alpha (PyTorch's
+    smoothing constant). Weights start in U[-irange, irange] per network.
     """
 
     batch_size: int = 100
-    optimizer: str = "sgd"     # "sgd" (the papers) or "adam"
+    optimizer: str = "sgd"     # "sgd" (the papers), "adam" or "rmsprop" (WGAN)
     lr: float = 0.1
     lr_decay: float = 1.00004
     lr_min: float = 1e-6
@@ -68,13 +79,14 @@ class OptimConfig(ConfigFromDict):
     momentum_start_epoch: int = 1
     momentum_end_epoch: int = 250
     beta1: float = 0.5
+    rms_alpha: float = 0.99
     max_col_norm: float | None = None
     g_irange: float = 0.05
     d_irange: float = 0.005
 
     def validate_optimizer(self) -> None:
-        if self.optimizer not in ("sgd", "adam"):
-            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
 
 
 @dataclass
@@ -89,6 +101,8 @@ class TrainConfig(OptimConfig):
     k_steps: int = 1
     noise: str = "uniform01"
     g_loss: str = "nonsaturating"
+    loss: str = "bce"          # "bce" (the papers) or "wasserstein" (WGAN; k_steps = n_critic)
+    clip: float = 0.01         # WGAN: the critic's parameters are clipped to [-clip, clip]
     init: str = "uniform"
     d_input_keep: float = 0.8
     d_hidden_keep: float = 0.5
@@ -108,6 +122,13 @@ class TrainConfig(OptimConfig):
         self.validate_optimizer()
         if self.g_loss not in G_LOSSES:
             raise ValueError(f"g_loss must be one of {', '.join(G_LOSSES)}, got {self.g_loss!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.loss == "wasserstein" and self.g_loss != "nonsaturating":
+            raise ValueError("--g-loss applies to the bce loss only; the Wasserstein generator "
+                             "descends -E f(G(z))")
+        if not self.clip > 0:
+            raise ValueError(f"clip must be positive, got {self.clip}")
         for name in ("epochs", "batch_size", "k_steps", "eval_every", "eval_samples",
                      "eval_valid_points"):
             if getattr(self, name) < 1:
@@ -154,13 +175,23 @@ PRESETS: dict[str, dict[str, dict]] = {
 }
 
 
+# With --loss wasserstein, the WGAN paper's settings (Arjovsky et al., 2017, Algorithm 1:
+# alpha = 0.00005, c = 0.01, m = 64, n_critic = 5, RMSProp) replace the preset's optimiser,
+# on the preset's networks.
+WGAN_DEFAULTS = dict(optimizer="rmsprop", lr=5e-5, lr_decay=1.0, rms_alpha=0.99, clip=0.01,
+                     batch_size=64, k_steps=5)
+
+
 def resolve_config(model: str = "cgan", preset: str = "default", **overrides) -> TrainConfig:
-    """The preset's values for ``model``, then any overrides that are not None."""
+    """The preset's values for ``model`` (with WGAN_DEFAULTS on top when the loss is
+    "wasserstein"), then any overrides that are not None."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     if model not in PRESETS[preset]:
         raise ValueError(f"unknown model {model!r}: choose cgan or gan")
     values = dict(PRESETS[preset][model], model=model, preset=preset)
+    if overrides.get("loss") == "wasserstein":
+        values.update(WGAN_DEFAULTS)
     values.update({k: v for k, v in overrides.items() if v is not None})
     config = TrainConfig.from_dict(values)
     config.validate()
@@ -268,8 +299,11 @@ def read_metrics(run_dir: Path) -> list[dict]:
 
 
 def make_optimizer(config: OptimConfig, net: nn.Layer):
-    """SGD with the papers' schedules, or Adam, for one network."""
+    """SGD with the papers' schedules, Adam or RMSProp, for one network."""
     lr = nn.ExponentialDecay(config.lr, config.lr_decay, config.lr_min)
+    if config.optimizer == "rmsprop":
+        return nn.RMSProp(net.params, net.grads, lr=lr, alpha=config.rms_alpha,
+                          max_col_norm=config.max_col_norm)
     if config.optimizer == "adam":
         return nn.Adam(net.params, net.grads, lr=lr, beta1=config.beta1,
                        max_col_norm=config.max_col_norm)
@@ -322,6 +356,58 @@ def generator_step(pair, opt, y, z, saturating: bool = False):
     return loss
 
 
+def critic_step(pair, opt, x, y, z, clip: float):
+    """One WGAN critic update, then every critic parameter clipped to [-clip, clip].
+
+    The discriminator's logit is the critic's linear output f; the critic descends
+    E f(G(z)) - E f(x) (nn.wasserstein_critic_loss). Returns (loss, mean f(x), mean f(G(z)))
+    as 0-d arrays; mean f(x) - mean f(G(z)) is the critic's estimate of the Wasserstein
+    distance (times the Lipschitz constant that clipping allows).
+    """
+    d = pair.discriminator
+    fake, _ = pair.generate(z, y)
+    real_scores, real_cache = pair.discriminate(x, y)
+    fake_scores, fake_cache = pair.discriminate(fake, y)
+    loss, real_grad, fake_grad = nn.wasserstein_critic_loss(real_scores, fake_scores)
+    d.zero_grads()
+    d.backward(real_grad, real_cache, input_grad=False)
+    d.backward(fake_grad, fake_cache, input_grad=False)
+    opt.step()
+    nn.clip_values(d.params, clip)
+    return loss, real_scores.mean(), fake_scores.mean()
+
+
+def wasserstein_generator_step(pair, opt, y, z):
+    """One WGAN generator update: descends -E f(G(z)) through the critic, whose gradients
+    stay untouched. Returns the loss."""
+    fake, g_cache = pair.generate(z, y)
+    scores, cache = pair.discriminate(fake, y)
+    loss, score_grad = nn.wasserstein_generator_loss(scores)
+    dx = pair.discriminator.backward(score_grad, cache, param_grads=False)
+    pair.generator.zero_grads()
+    pair.generator.backward(pair.discriminator_input_grad(dx), g_cache, input_grad=False)
+    opt.step()
+    return loss
+
+
+def adversarial_steps(config: TrainConfig):
+    """The (discriminator or critic step, generator step) pair of ``config.loss``, both with
+    the signatures of discriminator_step(pair, opt, x, y, z) and generator_step(pair, opt, y, z)."""
+    if config.loss == "wasserstein":
+        return functools.partial(critic_step, clip=config.clip), wasserstein_generator_step
+    return discriminator_step, functools.partial(generator_step,
+                                                 saturating=config.g_loss == "saturating")
+
+
+def wasserstein_record(record: dict) -> dict:
+    """An epoch record of a WGAN run: the critic's mean outputs (not probabilities) under
+    critic_real / critic_fake, and their difference, the critic's Wasserstein estimate."""
+    record["critic_real"] = record.pop("d_real")
+    record["critic_fake"] = record.pop("d_fake")
+    record["wasserstein_estimate"] = record["critic_real"] - record["critic_fake"]
+    return record
+
+
 # -- the trainer -------------------------------------------------------------------------
 class Trainer:
     """Owns one run: networks, optimisers, data on the device, and the run directory."""
@@ -341,6 +427,9 @@ class Trainer:
         g, d = self.pair.generator, self.pair.discriminator
         self.g_opt = make_optimizer(config, g)
         self.d_opt = make_optimizer(config, d)
+        self.d_step, self.g_step = adversarial_steps(config)
+        if config.loss == "wasserstein":  # the critic starts inside the clipping box
+            nn.clip_values(d.params, config.clip)
         self.epoch = 0  # epochs completed
         self.grids: dict[str, object] = {}  # "epoch_N" -> uint8 host grid, a few epochs kept
         self.best_valid_ll = -math.inf
@@ -398,7 +487,7 @@ class Trainer:
             y = one_hot(b, labels) if pair.conditional else None
 
             z = sample_noise(b, cfg.noise, cfg.batch_size, pair.config.noise_dim)
-            d_loss, d_real, d_fake = discriminator_step(pair, self.d_opt, x, y, z)
+            d_loss, d_real, d_fake = self.d_step(pair, self.d_opt, x, y, z)
             d_steps += 1
             sums["d_loss"] += d_loss
             sums["d_real"] += d_real
@@ -406,8 +495,7 @@ class Trainer:
 
             if d_steps % cfg.k_steps == 0:
                 z = sample_noise(b, cfg.noise, cfg.batch_size, pair.config.noise_dim)
-                sums["g_loss"] += generator_step(pair, self.g_opt, y, z,
-                                                 saturating=cfg.g_loss == "saturating")
+                sums["g_loss"] += self.g_step(pair, self.g_opt, y, z)
                 g_steps += 1
 
             if self.progress and (i + 1) % 50 == 0:
@@ -426,7 +514,7 @@ class Trainer:
             "updates": self.d_opt.updates,
             "train_seconds": time.perf_counter() - start,
         }
-        return record
+        return wasserstein_record(record) if cfg.loss == "wasserstein" else record
 
     def _check_finite(self, sums: dict, epoch: int, iteration: int) -> None:
         for key in ("d_loss", "g_loss"):
@@ -491,8 +579,10 @@ class Trainer:
             plots.plot_training_curves(metrics, self.run_dir / "curves.png")
             if self.progress:
                 ll = record.get("valid_ll")
+                outputs = (f"D(x) {record['d_real']:.3f} D(G(z)) {record['d_fake']:.3f}" if "d_real" in record
+                           else f"W estimate {record['wasserstein_estimate']:.4g}")
                 print(f"epoch {self.epoch}: d_loss {record['d_loss']:.4f} g_loss {record['g_loss']:.4f} "
-                      f"D(x) {record['d_real']:.3f} D(G(z)) {record['d_fake']:.3f}"
+                      + outputs
                       + (f" valid LL {ll:.1f} (sigma {record['sigma']:.3f})" if ll is not None else "")
                       + f" [{record['train_seconds']:.0f}s + {record['eval_seconds']:.0f}s]",
                       flush=True)
@@ -594,5 +684,5 @@ def load_pair(run_dir, backend: Backend, which: str = "best"):
     return config, pair, meta
 
 
-__all__ = ["TrainConfig", "PRESETS", "resolve_config", "resume_config", "train", "Trainer",
+__all__ = ["TrainConfig", "PRESETS", "WGAN_DEFAULTS", "critic_step", "wasserstein_generator_step", "resolve_config", "resume_config", "train", "Trainer",
            "TrainingDiverged", "RunDirError", "load_pair", "load_config", "IMAGE_DIM"]

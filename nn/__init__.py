@@ -25,8 +25,10 @@ from .losses import (
     generator_loss,
     mse,
     softmax_cross_entropy,
+    wasserstein_critic_loss,
+    wasserstein_generator_loss,
 )
-from .optim import SGD, Adam, Constant, ExponentialDecay, LinearRamp, clip_column_norms
+from .optim import SGD, Adam, Constant, ExponentialDecay, LinearRamp, RMSProp, clip_column_norms, clip_values
 
 __all__ = [
     "Backend",
@@ -50,10 +52,14 @@ __all__ = [
     "generator_loss",
     "mse",
     "softmax_cross_entropy",
+    "wasserstein_critic_loss",
+    "wasserstein_generator_loss",
     "SGD",
     "Adam",
+    "RMSProp",
     "Constant",
     "ExponentialDecay",
     "LinearRamp",
     "clip_column_norms",
+    "clip_values",
 ]

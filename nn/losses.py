@@ -26,6 +26,8 @@ __all__ = [
     "gan_value",
     "discriminator_loss",
     "generator_loss",
+    "wasserstein_critic_loss",
+    "wasserstein_generator_loss",
     "mse",
     "softmax_cross_entropy",
 ]
@@ -96,6 +98,37 @@ def generator_loss(fake_logits, saturating: bool = False):
         value = softplus(-fake_logits).mean()
         grad = sigmoid(fake_logits) - 1
     grad *= 1.0 / n
+    return value, grad
+
+
+def wasserstein_critic_loss(real_scores, fake_scores):
+    """The WGAN critic's loss  L = E f(G(z)) - E f(x)  (Arjovsky et al., 2017, Algorithm 1).
+
+    ``real_scores`` and ``fake_scores`` are the critic's linear outputs f (no sigmoid).
+    The critic maximises the Kantorovich-Rubinstein estimate E f(x) - E f(G(z)) of the
+    Wasserstein-1 distance (up to the Lipschitz constant that weight clipping imposes), so
+    it descends its negative. The loss is linear in the scores, hence the constant
+    gradients.
+
+    Returns:
+        (L, dL/df_real, dL/df_fake) with dL/df_real = -1 / n_real and dL/df_fake = 1 / n_fake.
+    """
+    xp = array_module(real_scores)
+    value = fake_scores.mean() - real_scores.mean()
+    d_real = xp.full_like(real_scores, -1.0 / real_scores.size)
+    d_fake = xp.full_like(fake_scores, 1.0 / fake_scores.size)
+    return value, d_real, d_fake
+
+
+def wasserstein_generator_loss(fake_scores):
+    """The WGAN generator's loss  L = -E f(G(z)), and dL/df = -1 / n (constant).
+
+    It never saturates: whatever the critic's output, each generated sample receives the
+    same push along the critic's gradient with respect to its input.
+    """
+    xp = array_module(fake_scores)
+    value = -fake_scores.mean()
+    grad = xp.full_like(fake_scores, -1.0 / fake_scores.size)
     return value, grad
 
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from .backend import array_module
 
-__all__ = ["Constant", "ExponentialDecay", "LinearRamp", "SGD", "Adam", "clip_column_norms"]
+__all__ = ["Constant", "ExponentialDecay", "LinearRamp", "SGD", "Adam", "RMSProp", "clip_column_norms",
+           "clip_values"]
 
 
 @dataclass(frozen=True)
@@ -235,3 +236,51 @@ class Adam(_Optimizer):
         v *= self.beta2
         v += (1 - self.beta2) * (g * g)
         p -= (lr * self._scale) * m / (array_module(p).sqrt(v) + self._eps)
+
+
+class RMSProp(_Optimizer):
+    """RMSProp (Tieleman & Hinton, 2012) with PyTorch's semantics, updated in place:
+
+        s <- alpha s + (1 - alpha) g^2
+        p <- p - lr g / (sqrt(s) + eps)
+
+    This is ``torch.optim.RMSprop`` with its defaults (alpha 0.99, eps 1e-8 added outside
+    the square root, no momentum, not centred), the optimiser of the WGAN authors' code
+    (github.com/martinarjovsky/WassersteinGAN, main.py: ``optim.RMSprop(netD.parameters(),
+    lr=opt.lrD)`` with lrD = lrG = 5e-5). TensorFlow's Keras ``RMSprop`` calls alpha
+    ``rho`` and defaults it to 0.9; pass ``alpha=0.9`` for that convention. The default
+    lr is the WGAN paper's alpha = 0.00005 (Arjovsky et al., 2017, Algorithm 1). ``lr`` may
+    be a per-update schedule, as for SGD.
+    """
+
+    _slots = ("square_avg",)
+
+    def __init__(self, params: dict, grads: dict, lr=5e-5, alpha: float = 0.99,
+                 eps: float = 1e-8, max_col_norm=None):
+        if not 0.0 <= alpha < 1.0:
+            raise ValueError(f"alpha must be in [0, 1), got {alpha}")
+        super().__init__(params, grads, lr, max_col_norm)
+        self.alpha, self.eps = float(alpha), float(eps)
+
+    @property
+    def current_momentum(self) -> float:
+        return 0.0
+
+    def _update(self, key, p, g, lr) -> None:
+        s = self.square_avg[key]
+        s *= self.alpha
+        s += (1 - self.alpha) * (g * g)
+        p -= lr * g / (array_module(p).sqrt(s) + self.eps)
+
+
+def clip_values(params: dict, c: float) -> None:
+    """Clip, in place, every entry of every array in ``params`` to [-c, c].
+
+    The WGAN critic's weight clipping (Arjovsky et al., 2017, Algorithm 1, c = 0.01),
+    applied to all of its parameters, biases included, after each critic update: it keeps
+    the critic in a compact set of functions, so all of them are K-Lipschitz for one K.
+    """
+    if not c > 0:
+        raise ValueError(f"the clipping bound must be positive, got {c}")
+    for p in params.values():
+        array_module(p).clip(p, -c, c, out=p)

@@ -89,3 +89,73 @@ def test_real_mnist_smoke(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["epochs"] == 1 and summary["best_epoch"] == 1
     assert (out / "best.npz").exists() and (out / "samples" / "epoch_001.png").exists()
+
+
+@pytest.mark.parametrize("spherical", [False, True])
+def test_sample_interpolate_writes_both_grids(runs, tmp_path, spherical):
+    import numpy as np
+
+    from cgan.evaluate import interpolation_figures
+    from cgan.train import load_pair
+
+    root, _ = runs
+    b = nn.get_backend("numpy")
+    out = interpolation_figures(root / "cgan", b, output=tmp_path / "c.png", rows=3, steps=5,
+                                spherical=spherical, seed=4)
+    assert out["labels_grid"].shape == (3, 10, 784)
+    assert out["interpolation_grid"].shape == (10, 5, 784)
+    # PNG sizes follow the grids: (rows * 30 + 2) * 2 px high plus a 24 px title, and so on
+    assert matplotlib.image.imread(out["labels"]).shape[:2] == ((3 * 30 + 2) * 2 + 24, (10 * 30 + 2) * 2)
+    assert matplotlib.image.imread(out["interpolation"]).shape[:2] == ((10 * 30 + 2) * 2 + 24,
+                                                                        (5 * 30 + 2) * 2 + 24)
+    # Seeded: the same call gives the same images; cell (r, c) of the labels grid is G(z_r, c)
+    again = interpolation_figures(root / "cgan", b, output=tmp_path / "d.png", rows=3, steps=5,
+                                  spherical=spherical, seed=4)
+    np.testing.assert_array_equal(again["labels_grid"], out["labels_grid"])
+    config, pair, _ = load_pair(root / "cgan", b)
+    z = b.with_seed(4).normal((3, 100))
+    y = b.xp.eye(10, dtype=b.dtype)[[7]]
+    image, _ = pair.generate(z[1:2], y, train=False)
+    np.testing.assert_allclose(out["labels_grid"][1, 7], image[0], rtol=1e-5, atol=1e-6)
+    assert main(["sample", str(root / "cgan"), "--interpolate", "-o", str(tmp_path / "cli.png")]) == 0
+    assert (tmp_path / "cli-labels.png").exists() and (tmp_path / "cli-interpolation.png").exists()
+
+
+def test_interpolate_noise_paths():
+    import numpy as np
+
+    from cgan.evaluate import interpolate_noise
+
+    z0, z1 = np.array([3.0, 0.0], dtype=np.float32), np.array([0.0, 3.0], dtype=np.float32)
+    lin = interpolate_noise(z0, z1, 5)
+    np.testing.assert_allclose(lin[[0, -1]], [z0, z1])
+    np.testing.assert_allclose(lin[2], [1.5, 1.5])
+    slerp = interpolate_noise(z0, z1, 5, spherical=True)
+    assert slerp.dtype == np.float32
+    np.testing.assert_allclose(slerp[[0, -1]], [z0, z1], atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(slerp, axis=1), 3.0, rtol=1e-6)  # stays on the circle
+
+
+def test_interpolate_on_an_unconditional_run_is_an_error(runs, capsys, tmp_path):
+    root, _ = runs
+    assert main(["sample", str(root / "gan"), "--interpolate", "-o", str(tmp_path / "x.png")]) == 1
+    assert "needs a conditional" in capsys.readouterr().err
+
+
+def test_real_mnist_wasserstein_smoke(tmp_path, capsys):
+    """`cgan train mnist --loss wasserstein` with its options, on real MNIST cut to a few batches."""
+    from cgan.data.mnist import MnistError, load_mnist
+
+    try:
+        load_mnist(progress=False)
+    except MnistError as exc:
+        pytest.skip(f"MNIST could not be fetched here: {exc}")
+    out = tmp_path / "wgan"
+    assert main(["train", "mnist", "--loss", "wasserstein", "--n-critic", "2", "--clip", "0.05",
+                 "--out", str(out), "--epochs", "1", "--train-limit", "256", "--eval-samples", "200",
+                 "--eval-valid-points", "200", "--quiet"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert (config["loss"], config["k_steps"], config["clip"], config["optimizer"], config["lr"],
+            config["batch_size"]) == ("wasserstein", 2, 0.05, "rmsprop", 5e-5, 64)
+    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    assert record["updates"] == 4 and "wasserstein_estimate" in record

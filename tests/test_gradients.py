@@ -10,6 +10,7 @@ Inputs within 1e-4 of a ReLU or maxout kink are rejected with ``assume``.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -239,3 +240,55 @@ def test_mse(backend_name, data, batch, width, seed):
     p = b.asarray(data.draw(values((batch, width))))
     t = b.asarray(data.draw(values((batch, width))))
     check_loss(lambda v: nn.mse(v, t), p, b, seed=seed)
+
+
+@given(data=st.data(), n_real=batches, n_fake=batches, seed=seeds, scale=logit_scales)
+def test_wasserstein_critic_loss(backend_name, data, n_real, n_fake, seed, scale):
+    b = f64(backend_name, seed)
+    real = b.asarray(data.draw(values((n_real, 1))) * scale)
+    fake = b.asarray(data.draw(values((n_fake, 1))) * scale)
+    value, d_real, d_fake = nn.wasserstein_critic_loss(real, fake)
+    assert float(value) == pytest.approx(float(fake.mean() - real.mean()), abs=1e-12)
+    check_gradients(lambda: nn.wasserstein_critic_loss(real, fake)[0], {"real": real, "fake": fake},
+                    {"real": d_real, "fake": d_fake}, b, seed=seed)
+
+
+@given(data=st.data(), batch=batches, seed=seeds, scale=logit_scales)
+def test_wasserstein_generator_loss(backend_name, data, batch, seed, scale):
+    b = f64(backend_name, seed)
+    a = b.asarray(data.draw(values((batch, 1))) * scale)
+    check_loss(nn.wasserstein_generator_loss, a, b, seed=seed)
+
+
+@given(data=st.data(), **gan_shapes)
+def test_wasserstein_generator_loss_through_critic(backend_name, data, batch, noise_dim, classes,
+                                                   hz, hy, joint, out, k, seed):
+    """d/d(theta_G) of -E f(G(z, y), y) through the critic, the critic's parameters frozen."""
+    b = f64(backend_name, seed)
+    g = small_conditional_generator(b, noise_dim, classes, hz, hy, joint, out)
+    d = small_conditional_discriminator(b, out, classes, hz, hy, joint, k)
+    labels = data.draw(st.lists(st.integers(0, classes - 1), min_size=batch, max_size=batch))
+    z = b.asarray(data.draw(values((batch, noise_dim))))
+    y = _one_hot(b, labels, classes)
+
+    def forward():
+        b.reseed(seed)
+        fake, g_cache = g.forward((z, y))
+        scores, d_cache = d.forward((fake, y))
+        return fake, g_cache, scores, d_cache
+
+    fake, g_cache, scores, d_cache = forward()
+    assume(kink_margin(g, (z, y), seed) > KINK_MARGIN)
+    b.reseed(seed)
+    assume(kink_margin(d, (fake, y), seed) > KINK_MARGIN)
+    g.zero_grads()
+    d.zero_grads()
+    _, dscores = nn.wasserstein_generator_loss(scores)
+    dfake, _ = d.backward(dscores, d_cache, param_grads=False)
+    g.backward(dfake, g_cache, input_grad=False)
+
+    def loss():
+        return nn.wasserstein_generator_loss(forward()[2])[0]
+
+    analytic = {key: g.grads[key].copy() for key in g.params}
+    check_gradients(loss, dict(g.params), analytic, b, seed=seed)

@@ -152,3 +152,97 @@ def test_adam_keeps_float32_and_round_trips_its_state(tmp_path):
     for k in opt.m:
         np.testing.assert_array_equal(other.m[k], opt.m[k])
         np.testing.assert_array_equal(other.v[k], opt.v[k])
+
+
+# -- RMSProp and weight clipping (the WGAN critic) -----------------------------------------
+def test_rmsprop_matches_a_hand_computed_update(backend_name):
+    b = nn.get_backend(backend_name, "float64")
+    p = {"w": b.asarray(np.array([1.0, -2.0]))}
+    g = {"w": b.zeros((2,))}
+    opt = nn.RMSProp(p, g, lr=0.1, alpha=0.9, eps=0.0)
+    g["w"][...] = b.asarray(np.array([2.0, -1.0]))
+    opt.step()
+    # s = 0.1 g^2 = (0.4, 0.1); step = 0.1 g / sqrt(s) = 0.1 (2/sqrt(0.4), -1/sqrt(0.1))
+    np.testing.assert_allclose(b.to_numpy(p["w"]), [1.0 - 0.2 / math.sqrt(0.4),
+                                                   -2.0 + 0.1 / math.sqrt(0.1)], rtol=1e-14)
+    g["w"][...] = b.asarray(np.array([1.0, 3.0]))
+    before = b.to_numpy(p["w"]).copy()
+    opt.step()
+    s = 0.9 * np.array([0.4, 0.1]) + 0.1 * np.array([1.0, 9.0])   # (0.46, 0.99)
+    np.testing.assert_allclose(b.to_numpy(p["w"]), before - 0.1 * np.array([1.0, 3.0]) / np.sqrt(s),
+                               rtol=1e-14)
+    assert opt.updates == 2 and opt.current_momentum == 0.0
+
+
+def test_rmsprop_follows_its_definition_with_pytorch_defaults(backend_name):
+    b = nn.get_backend(backend_name, "float64")
+    p = {"w": b.asarray(np.array([[1.0, -2.0], [0.5, 3.0]]))}
+    g = {"w": b.zeros((2, 2))}
+    opt = nn.RMSProp(p, g)
+    assert (opt.current_lr, opt.alpha, opt.eps) == (5e-5, 0.99, 1e-8)  # WGAN lr, torch defaults
+    ref, s = b.to_numpy(p["w"]).copy(), np.zeros((2, 2))
+    rng = np.random.default_rng(0)
+    for _ in range(6):
+        grad = rng.standard_normal((2, 2))
+        g["w"][...] = b.asarray(grad)
+        opt.step()
+        s = 0.99 * s + 0.01 * grad * grad
+        ref = ref - 5e-5 * grad / (np.sqrt(s) + 1e-8)
+        np.testing.assert_allclose(b.to_numpy(p["w"]), ref, rtol=1e-12, atol=1e-15)
+
+
+def test_rmsprop_moves_a_quadratic_to_its_minimum(backend_name):
+    b = nn.get_backend(backend_name, "float64")
+    layer = nn.Linear(4, 1, b, init=nn.Gaussian(1.0))
+    x = b.normal((64, 4))
+    target = x @ b.asarray(np.array([[1.0], [-2.0], [0.5], [3.0]])) + 0.25
+    opt = nn.RMSProp(layer.params, layer.grads, lr=nn.ExponentialDecay(0.02, 1.003))
+    for _ in range(3000):
+        y, cache = layer.forward(x)
+        loss, dy = nn.mse(y, target)
+        layer.zero_grads()
+        layer.backward(dy, cache, input_grad=False)
+        opt.step()
+    assert float(loss) < 1e-8
+    np.testing.assert_allclose(b.to_numpy(layer.params["b"]), [0.25], atol=1e-4)
+
+
+def test_rmsprop_keeps_float32_and_round_trips_its_state(tmp_path):
+    from nn import checkpoint
+
+    b = nn.get_backend("numpy", "float32")
+    layer = nn.Linear(3, 2, b)
+    opt = nn.RMSProp(layer.params, layer.grads)
+    for _ in range(3):
+        y, cache = layer.forward(b.normal((4, 3)))
+        layer.zero_grads()
+        layer.backward(b.asarray(np.ones(y.shape)), cache)
+        opt.step()
+    assert all(a.dtype == np.float32 for a in [*opt.square_avg.values(), *layer.params.values()])
+    checkpoint.save(tmp_path / "c.npz", {"opt": opt})
+    other = nn.RMSProp(layer.params, layer.grads)
+    checkpoint.load(tmp_path / "c.npz", {"opt": other})
+    assert other.updates == 3
+    for k in opt.square_avg:
+        np.testing.assert_array_equal(other.square_avg[k], opt.square_avg[k])
+
+
+def test_rmsprop_rejects_a_bad_alpha():
+    b = nn.get_backend("numpy")
+    with pytest.raises(ValueError, match="alpha"):
+        nn.RMSProp({"a": b.zeros((1,))}, {"a": b.zeros((1,))}, alpha=1.0)
+
+
+@given(c=st.floats(1e-3, 2.0), seed=st.integers(0, 1000))
+def test_clip_values_clips_every_parameter_in_place(c, seed):
+    b = nn.get_backend("numpy", "float32", seed=seed)
+    params = {"W": b.normal((5, 3)), "b": b.normal((3,))}
+    before = {k: v.copy() for k, v in params.items()}
+    arrays = dict(params)
+    nn.clip_values(params, c)
+    for k, p in params.items():
+        assert p is arrays[k] and p.dtype == np.float32
+        np.testing.assert_array_equal(p, np.clip(before[k], np.float32(-c), np.float32(c)))
+        assert np.abs(p).max() <= np.float32(c)
+    with pytest.raises(ValueError, match="positive"):
+        nn.clip_values(params, 0.0)

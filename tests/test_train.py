@@ -235,7 +235,7 @@ def test_config_validation():
     with pytest.raises(ValueError, match="keep probability"):
         resolve_config("cgan", "default", g_hidden_keep=1.5)
     with pytest.raises(ValueError, match="optimizer must be"):
-        resolve_config("cgan", "default", optimizer="rmsprop")
+        resolve_config("cgan", "default", optimizer="lbfgs")
     paper = resolve_config("cgan", "paper")
     assert (paper.optimizer, paper.lr, paper.lr_decay, paper.lr_min, paper.momentum_start,
             paper.momentum_end, paper.batch_size, paper.d_hidden_keep, paper.g_hidden_keep) == \
@@ -300,3 +300,93 @@ def test_training_pixels_stay_uint8_and_batches_match_the_float_splits():
     assert batch[1, 0] == 0.0 and batch[1, 1] == 1.0
     np.testing.assert_array_equal(data.valid_x, splits.valid_x)
     np.testing.assert_allclose(data.marginals, splits.train_x.mean(axis=0), rtol=1e-6)
+
+
+# -- the Wasserstein GAN option ---------------------------------------------------------------
+def test_wasserstein_defaults_are_the_wgan_papers():
+    config = resolve_config("cgan", "default", loss="wasserstein")
+    assert (config.optimizer, config.lr, config.lr_decay, config.rms_alpha, config.clip,
+            config.batch_size, config.k_steps) == ("rmsprop", 5e-5, 1.0, 0.99, 0.01, 64, 5)
+    # the preset's networks stay; explicit options win over the WGAN defaults
+    assert config.d_hidden_keep == resolve_config("cgan", "default").d_hidden_keep
+    assert resolve_config("cgan", "default", loss="wasserstein", k_steps=2, clip=0.05).k_steps == 2
+    assert resolve_config("cgan", "default").loss == "bce"
+    with pytest.raises(ValueError, match="loss must be one of"):
+        resolve_config("cgan", "default", loss="hinge")
+    with pytest.raises(ValueError, match="bce loss only"):
+        resolve_config("cgan", "default", loss="wasserstein", g_loss="saturating")
+
+
+def wgan_config(model="cgan", **overrides):
+    values = dict(loss="wasserstein", batch_size=20, clip=0.02, lr=1e-3)
+    values.update(overrides)
+    return tiny_config(model, optimizer="rmsprop", lr_decay=1.0, **values)
+
+
+@pytest.mark.parametrize("model", ["cgan", "gan"])
+def test_wasserstein_run_clips_the_critic_and_logs_its_estimate(tmp_path, model):
+    run = tmp_path / "run"
+    config = wgan_config(model, d_irange=0.5)  # starts outside the box: clipped at once
+    trainer = Trainer(config, run, fake_mnist(), progress=False)
+    d = trainer.pair.discriminator
+    assert max(float(np.abs(p).max()) for p in d.params.values()) <= np.float32(0.02)
+    before = {k: v.copy() for k, v in d.params.items()}
+    record = trainer.train_epoch()
+    # 300 examples / 20 = 15 critic steps, a generator step after every 5th
+    assert trainer.d_opt.updates == 15 and trainer.g_opt.updates == 3
+    assert isinstance(trainer.d_opt, nn.RMSProp) and isinstance(trainer.g_opt, nn.RMSProp)
+    for key, p in d.params.items():
+        assert p.dtype == np.float32
+        assert float(np.abs(p).max()) <= np.float32(0.02), key
+    assert any(not np.array_equal(before[k], d.params[k]) for k in before)
+    assert "d_real" not in record and "d_fake" not in record
+    assert record["wasserstein_estimate"] == pytest.approx(record["critic_real"] - record["critic_fake"])
+    assert record["d_loss"] == pytest.approx(-record["wasserstein_estimate"], rel=1e-4, abs=1e-7)
+
+
+def test_wasserstein_critic_learns_to_separate(tmp_path):
+    """With the generator frozen, critic steps raise E f(x) - E f(G(z)) on held-out data."""
+    splits = fake_mnist(n_train=500)
+    trainer = Trainer(wgan_config(epochs=1, clip=0.05), tmp_path, splits, progress=False)
+    b, pair = trainer.backend, trainer.pair
+    real = b.asarray(splits.valid_x[:100])
+    y = b.xp.eye(10, dtype=b.dtype)[b.asarray(splits.valid_y[:100], dtype="int64")]
+    fake, _ = pair.generate(b.normal((100, 100)), y, train=False)
+
+    def estimate():
+        return float(pair.discriminate(real, y, train=False)[0].mean()
+                     - pair.discriminate(fake, y, train=False)[0].mean())
+
+    from cgan.train import critic_step
+
+    before = estimate()
+    for i in range(20):
+        idx = b.xp.arange(i * 20, (i + 1) * 20) % 500
+        x = b.asarray(splits.train_x[b.to_numpy(idx)])
+        yy = b.xp.eye(10, dtype=b.dtype)[b.asarray(splits.train_y[b.to_numpy(idx)], dtype="int64")]
+        critic_step(pair, trainer.d_opt, x, yy, b.normal((20, 100)), clip=0.05)
+    assert estimate() > before + 1e-3
+
+
+def test_wasserstein_resume_equals_uninterrupted(tmp_path):
+    splits = fake_mnist()
+    fast = dict(batch_size=50, k_steps=2)
+    train(wgan_config(epochs=2, **fast), tmp_path / "straight", splits, progress=False)
+    train(wgan_config(epochs=1, **fast), tmp_path / "resumed", splits, progress=False)
+    train(resume_config(tmp_path / "resumed", epochs=2), tmp_path / "resumed", splits, resume=True,
+          progress=False)
+    straight, meta_a = _params(tmp_path / "straight")
+    resumed, meta_b = _params(tmp_path / "resumed")
+    for key in straight:
+        np.testing.assert_array_equal(straight[key], resumed[key], err_msg=key)
+    state = [np.load(tmp_path / d / "latest.npz") for d in ("straight", "resumed")]
+    keys = [k for k in state[0].files if k.startswith("d_opt/square_avg.")]
+    assert keys
+    for k in keys:
+        np.testing.assert_array_equal(state[0][k], state[1][k], err_msg=k)
+    assert meta_a["config"]["loss"] == "wasserstein" and meta_a["epoch"] == meta_b["epoch"] == 2
+    strip = lambda m: {k: v for k, v in m.items() if "seconds" not in k}  # noqa: E731
+    lines = [[strip(json.loads(x)) for x in (tmp_path / d / "metrics.jsonl").read_text().splitlines()]
+             for d in ("straight", "resumed")]
+    assert lines[0] == lines[1] and "wasserstein_estimate" in lines[0][-1]
+    assert (tmp_path / "resumed" / "curves.png").stat().st_size > 0
