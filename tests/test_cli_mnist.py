@@ -159,3 +159,16 @@ def test_real_mnist_wasserstein_smoke(tmp_path, capsys):
             config["batch_size"]) == ("wasserstein", 2, 0.05, "rmsprop", 5e-5, 64)
     record = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
     assert record["updates"] == 4 and "wasserstein_estimate" in record
+
+
+def test_evaluate_and_sample_a_wasserstein_run(tmp_path):
+    from .test_train import wgan_config
+
+    splits = fake_mnist()
+    run = tmp_path / "wgan"
+    train(wgan_config(epochs=1, batch_size=50, k_steps=2), run, splits, progress=False)
+    b = nn.get_backend("numpy")
+    result = evaluate_run(run, b, splits, n_samples=100, data_dir=tmp_path, progress=False)
+    assert {"parzen_ll", "frechet_distance", "label_accuracy"} <= set(result)
+    assert main(["sample", str(run), "--interpolate", "--rows", "2", "-o", str(tmp_path / "w.png")]) == 0
+    assert (tmp_path / "w-labels.png").exists()
