@@ -218,6 +218,7 @@ class Adam(_Optimizer):
             raise ValueError(f"beta1 and beta2 must be in [0, 1), got {beta1}, {beta2}")
         super().__init__(params, grads, lr, max_col_norm)
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self._work: dict = {}
 
     @property
     def current_momentum(self) -> float:
@@ -231,11 +232,24 @@ class Adam(_Optimizer):
 
     def _update(self, key, p, g, lr) -> None:
         m, v = self.m[key], self.v[key]
+        xp = array_module(p)
+        # Speed: every intermediate goes through one work array per parameter, kept
+        # between steps, instead of seven new arrays a step (docs/performance.md). The
+        # work array is not part of the optimiser's state.
+        work = self._work.get(key)
+        if work is None:
+            work = self._work[key] = xp.empty_like(p)
         m *= self.beta1
-        m += (1 - self.beta1) * g
+        m += xp.multiply(g, 1 - self.beta1, out=work)
         v *= self.beta2
-        v += (1 - self.beta2) * (g * g)
-        p -= (lr * self._scale) * m / (array_module(p).sqrt(v) + self._eps)
+        xp.multiply(g, g, out=work)
+        work *= 1 - self.beta2
+        v += work
+        xp.sqrt(v, out=work)
+        work += self._eps
+        xp.divide(m, work, out=work)
+        work *= lr * self._scale
+        p -= work
 
 
 class RMSProp(_Optimizer):
