@@ -123,8 +123,8 @@ _DENSE_FRACTION = 0.2
 # Default block size in bytes (chunk_size = this // (number of centres * itemsize)).
 # 8 MiB keeps a training run under 300 MB: its peak, in the per-epoch evaluation, was
 # 276 MB with 8 MiB blocks (294 MB since Adam keeps work arrays), 311 MB with 16 MiB and
-# 370 MB with 64 MiB, for a protocol
-# about 5 % slower than with 64 MiB (docs/performance.md).
+# 370 MB with 64 MiB, for a protocol about 5 % slower than with 64 MiB
+# (docs/performance.md).
 _BLOCK_BYTES = 8 << 20
 
 
