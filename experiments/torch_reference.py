@@ -44,20 +44,26 @@ def linear(n_in, n_out, irange):
     return layer
 
 
+def generator_top(cfg, hidden, marginals):
+    """The hidden layers, the optional dropout, and the 784 sigmoid outputs whose bias is
+    the logit of the pixel marginals (cgan.models)."""
+    layers = list(hidden)
+    if cfg.g_hidden_keep < 1:
+        layers.append(tnn.Dropout(1 - cfg.g_hidden_keep))
+    out = linear(1200, 784, cfg.g_irange)
+    with torch.no_grad():
+        p = marginals.clamp(1e-3, 1 - 1e-3)
+        out.bias.copy_(torch.log(p / (1 - p)))
+    return tnn.Sequential(*layers, out, tnn.Sigmoid())
+
+
 class Generator(tnn.Module):
     def __init__(self, cfg, marginals):
         super().__init__()
         g = cfg.g_irange
         self.z = tnn.Sequential(linear(100, 200, g), tnn.ReLU())
         self.y = tnn.Sequential(linear(10, 1000, g), tnn.ReLU())
-        layers = [linear(1200, 1200, g), tnn.ReLU()]
-        if cfg.g_hidden_keep < 1:
-            layers.append(tnn.Dropout(1 - cfg.g_hidden_keep))
-        out = linear(1200, 784, g)
-        with torch.no_grad():
-            p = marginals.clamp(1e-3, 1 - 1e-3)
-            out.bias.copy_(torch.log(p / (1 - p)))
-        self.joint = tnn.Sequential(*layers, out, tnn.Sigmoid())
+        self.joint = generator_top(cfg, [linear(1200, 1200, g), tnn.ReLU()], marginals)
 
     def forward(self, z, y):
         return self.joint(torch.cat([self.z(z), self.y(y)], dim=1))
@@ -82,14 +88,8 @@ class UnconditionalGenerator(tnn.Module):
     def __init__(self, cfg, marginals):
         super().__init__()
         g = cfg.g_irange
-        layers = [linear(100, 1200, g), tnn.ReLU(), linear(1200, 1200, g), tnn.ReLU()]
-        if cfg.g_hidden_keep < 1:
-            layers.append(tnn.Dropout(1 - cfg.g_hidden_keep))
-        out = linear(1200, 784, g)
-        with torch.no_grad():
-            p = marginals.clamp(1e-3, 1 - 1e-3)
-            out.bias.copy_(torch.log(p / (1 - p)))
-        self.net = tnn.Sequential(*layers, out, tnn.Sigmoid())
+        hidden = [linear(100, 1200, g), tnn.ReLU(), linear(1200, 1200, g), tnn.ReLU()]
+        self.net = generator_top(cfg, hidden, marginals)
 
     def forward(self, z, y=None):
         return self.net(z)
