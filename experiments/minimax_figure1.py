@@ -11,30 +11,18 @@ p_data and that estimate (thin grey, where m = (p_data + p_g) / 2 >= 0.05). See 
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
 import time
-from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import _toy_setup  # first: one BLAS thread, the Agg backend, the import path
+import matplotlib.pyplot as plt
 
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from cgan import minimax  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
+from cgan import minimax
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = _toy_setup.parser(__doc__, "minimax-figure1.png")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--moments", default="0,150,400,1500", help="steps to draw (4, comma-separated)")
-    parser.add_argument("--out", default=str(ROOT / "docs/figures/minimax-figure1.png"))
     args = parser.parse_args(argv)
     moments = tuple(int(m) for m in args.moments.split(","))
     start = time.perf_counter()

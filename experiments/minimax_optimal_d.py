@@ -12,31 +12,19 @@ trained at five values of t. See docs/minimax.md.
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
 import time
-from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # tiny matrices: threads only contend
+import _toy_setup  # first: one BLAS thread, the Agg backend, the import path
+import matplotlib.pyplot as plt
 
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from cgan import minimax  # noqa: E402
-from cgan.toy import LOG4  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
+from cgan import minimax
+from cgan.toy import LOG4
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = _toy_setup.parser(__doc__, "minimax-optimal-d.png")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=3000, help="discriminator updates (batch 512)")
-    parser.add_argument("--out", default=str(ROOT / "docs/figures/minimax-optimal-d.png"))
     args = parser.parse_args(argv)
     start = time.perf_counter()
     r = minimax.optimal_discriminator(seed=args.seed, steps=args.steps)

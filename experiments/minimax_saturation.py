@@ -14,31 +14,19 @@ docs/minimax.md.
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
 import time
-from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import _toy_setup  # first: one BLAS thread, the Agg backend, the import path
+import matplotlib.pyplot as plt
+import numpy as np
 
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from cgan import minimax  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
+from cgan import minimax
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = _toy_setup.parser(__doc__, "minimax-saturation.png")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--run-steps", type=int, default=2000)
-    parser.add_argument("--out", default=str(ROOT / "docs/figures/minimax-saturation.png"))
     args = parser.parse_args(argv)
     start = time.perf_counter()
     r = minimax.saturation(seed=args.seed, run_steps=args.run_steps)

@@ -17,23 +17,13 @@ high-quality samples of it. See docs/minimax.md.
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
 import time
-from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import _toy_setup  # first: one BLAS thread, the Agg backend, the import path
+import matplotlib.pyplot as plt
 
-import matplotlib  # noqa: E402
+from cgan import minimax
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from cgan import minimax  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = (("bce", dict(loss="bce")),
             ("wasserstein c=0.01", dict(loss="wasserstein", clip=0.01)),
             ("wasserstein c=0.1", dict(loss="wasserstein", clip=0.1)))
@@ -41,11 +31,10 @@ COLORS = {"bce": "tab:blue", "wasserstein c=0.01": "tab:red", "wasserstein c=0.1
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = _toy_setup.parser(__doc__, "mode-collapse.png")
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--steps", type=int, default=2500)
     parser.add_argument("--hidden", type=int, default=64, help="hidden units per layer, both networks")
-    parser.add_argument("--out", default=str(ROOT / "docs/figures/mode-collapse.png"))
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     start = time.perf_counter()

@@ -166,10 +166,10 @@ def test_conditional_discriminator(backend_name, data, batch, noise_dim, classes
     check_layer(d, x, seed=seed)
 
 
-@given(data=st.data(), saturating=st.booleans(), **gan_shapes)
-def test_generator_loss_through_discriminator(backend_name, data, saturating, batch, noise_dim,
-                                              classes, hz, hy, joint, out, k, seed):
-    """d/d(theta_G) of the generator's loss L(D(G(z, y), y)), with D's parameters frozen."""
+def _check_generator_loss_through_d(backend_name, data, generator_loss, batch, noise_dim, classes,
+                                    hz, hy, joint, out, k, seed):
+    """d/d(theta_G) of ``generator_loss(D(G(z, y), y))`` (a loss returning (value,
+    d/dlogits)), with D's parameters frozen: D's gradients must stay untouched."""
     b = f64(backend_name, seed)
     g = small_conditional_generator(b, noise_dim, classes, hz, hy, joint, out)
     d = small_conditional_discriminator(b, out, classes, hz, hy, joint, k)
@@ -190,7 +190,7 @@ def test_generator_loss_through_discriminator(backend_name, data, saturating, ba
 
     g.zero_grads()
     d.zero_grads()
-    _, dlogits = nn.generator_loss(logits, saturating=saturating)
+    _, dlogits = generator_loss(logits)
     dfake, _ = d.backward(dlogits, d_cache, param_grads=False)
     g.backward(dfake, g_cache, input_grad=False)
     for key, grad in d.grads.items():
@@ -198,10 +198,17 @@ def test_generator_loss_through_discriminator(backend_name, data, saturating, ba
 
     def loss():
         *_, logits, _ = forward()
-        return nn.generator_loss(logits, saturating=saturating)[0]
+        return generator_loss(logits)[0]
 
     analytic = {key: g.grads[key].copy() for key in g.params}
     check_gradients(loss, dict(g.params), analytic, b, seed=seed)
+
+
+@given(data=st.data(), saturating=st.booleans(), **gan_shapes)
+def test_generator_loss_through_discriminator(backend_name, data, saturating, **shapes):
+    """The generator's BCE loss (saturating or not) through the discriminator."""
+    _check_generator_loss_through_d(
+        backend_name, data, lambda a: nn.generator_loss(a, saturating=saturating), **shapes)
 
 
 # -- losses -----------------------------------------------------------------------------
@@ -261,34 +268,6 @@ def test_wasserstein_generator_loss(backend_name, data, batch, seed, scale):
 
 
 @given(data=st.data(), **gan_shapes)
-def test_wasserstein_generator_loss_through_critic(backend_name, data, batch, noise_dim, classes,
-                                                   hz, hy, joint, out, k, seed):
+def test_wasserstein_generator_loss_through_critic(backend_name, data, **shapes):
     """d/d(theta_G) of -E f(G(z, y), y) through the critic, the critic's parameters frozen."""
-    b = f64(backend_name, seed)
-    g = small_conditional_generator(b, noise_dim, classes, hz, hy, joint, out)
-    d = small_conditional_discriminator(b, out, classes, hz, hy, joint, k)
-    labels = data.draw(st.lists(st.integers(0, classes - 1), min_size=batch, max_size=batch))
-    z = b.asarray(data.draw(values((batch, noise_dim))))
-    y = _one_hot(b, labels, classes)
-
-    def forward():
-        b.reseed(seed)
-        fake, g_cache = g.forward((z, y))
-        scores, d_cache = d.forward((fake, y))
-        return fake, g_cache, scores, d_cache
-
-    fake, g_cache, scores, d_cache = forward()
-    assume(kink_margin(g, (z, y), seed) > KINK_MARGIN)
-    b.reseed(seed)
-    assume(kink_margin(d, (fake, y), seed) > KINK_MARGIN)
-    g.zero_grads()
-    d.zero_grads()
-    _, dscores = nn.wasserstein_generator_loss(scores)
-    dfake, _ = d.backward(dscores, d_cache, param_grads=False)
-    g.backward(dfake, g_cache, input_grad=False)
-
-    def loss():
-        return nn.wasserstein_generator_loss(forward()[2])[0]
-
-    analytic = {key: g.grads[key].copy() for key in g.params}
-    check_gradients(loss, dict(g.params), analytic, b, seed=seed)
+    _check_generator_loss_through_d(backend_name, data, nn.wasserstein_generator_loss, **shapes)

@@ -65,20 +65,27 @@ def test_sgd_follows_the_classical_momentum_recurrence(backend_name):
     assert opt.current_lr == lr(6)
 
 
-def test_sgd_moves_a_quadratic_to_its_minimum(backend_name):
+def _fit_quadratic(backend_name, make_optimizer, steps):
+    """Fit a linear map to exact linear targets (bias 0.25) by MSE with the optimiser
+    ``make_optimizer(params, grads)``; returns (final loss, the layer's bias on the host)."""
     b = nn.get_backend(backend_name, "float64")
     layer = nn.Linear(4, 1, b, init=nn.Gaussian(1.0))
     x = b.normal((64, 4))
     target = x @ b.asarray(np.array([[1.0], [-2.0], [0.5], [3.0]])) + 0.25
-    opt = nn.SGD(layer.params, layer.grads, lr=0.1, momentum=0.5)
-    for _ in range(300):
+    opt = make_optimizer(layer.params, layer.grads)
+    for _ in range(steps):
         y, cache = layer.forward(x)
         loss, dy = nn.mse(y, target)
         layer.zero_grads()
         layer.backward(dy, cache, input_grad=False)
         opt.step()
-    assert float(loss) < 1e-10
-    np.testing.assert_allclose(b.to_numpy(layer.params["b"]), [0.25], atol=1e-5)
+    return float(loss), b.to_numpy(layer.params["b"])
+
+
+def test_sgd_moves_a_quadratic_to_its_minimum(backend_name):
+    loss, bias = _fit_quadratic(backend_name, lambda p, g: nn.SGD(p, g, lr=0.1, momentum=0.5), 300)
+    assert loss < 1e-10
+    np.testing.assert_allclose(bias, [0.25], atol=1e-5)
 
 
 @given(rows=st.integers(1, 10), cols=st.integers(1, 10), max_norm=st.floats(0.1, 3.0),
@@ -192,19 +199,10 @@ def test_rmsprop_follows_its_definition_with_pytorch_defaults(backend_name):
 
 
 def test_rmsprop_moves_a_quadratic_to_its_minimum(backend_name):
-    b = nn.get_backend(backend_name, "float64")
-    layer = nn.Linear(4, 1, b, init=nn.Gaussian(1.0))
-    x = b.normal((64, 4))
-    target = x @ b.asarray(np.array([[1.0], [-2.0], [0.5], [3.0]])) + 0.25
-    opt = nn.RMSProp(layer.params, layer.grads, lr=nn.ExponentialDecay(0.02, 1.003))
-    for _ in range(3000):
-        y, cache = layer.forward(x)
-        loss, dy = nn.mse(y, target)
-        layer.zero_grads()
-        layer.backward(dy, cache, input_grad=False)
-        opt.step()
-    assert float(loss) < 1e-8
-    np.testing.assert_allclose(b.to_numpy(layer.params["b"]), [0.25], atol=1e-4)
+    loss, bias = _fit_quadratic(
+        backend_name, lambda p, g: nn.RMSProp(p, g, lr=nn.ExponentialDecay(0.02, 1.003)), 3000)
+    assert loss < 1e-8
+    np.testing.assert_allclose(bias, [0.25], atol=1e-4)
 
 
 def test_rmsprop_keeps_float32_and_round_trips_its_state(tmp_path):
