@@ -75,14 +75,19 @@ def test_run_dir_errors_are_messages_not_tracebacks(runs, capsys, tmp_path):
     assert "nothing to resume" in capsys.readouterr().err
 
 
-def test_real_mnist_smoke(tmp_path, capsys):
-    """The real command on real MNIST (fetched and verified if missing), cut to a few batches."""
+@pytest.fixture
+def real_mnist():
+    """Real MNIST in the cache (fetched and verified if missing), or the test is skipped."""
     from cgan.data.mnist import MnistError, load_mnist
 
     try:
         load_mnist(progress=False)
     except MnistError as exc:
         pytest.skip(f"MNIST could not be fetched here: {exc}")
+
+
+def test_real_mnist_smoke(real_mnist, tmp_path, capsys):
+    """The real command on real MNIST (fetched and verified if missing), cut to a few batches."""
     out = tmp_path / "run"
     assert main(["train", "mnist", "--out", str(out), "--epochs", "1", "--train-limit", "300",
                  "--eval-samples", "200", "--eval-valid-points", "200", "--quiet"]) == 0
@@ -142,14 +147,8 @@ def test_interpolate_on_an_unconditional_run_is_an_error(runs, capsys, tmp_path)
     assert "needs a conditional" in capsys.readouterr().err
 
 
-def test_real_mnist_wasserstein_smoke(tmp_path, capsys):
+def test_real_mnist_wasserstein_smoke(real_mnist, tmp_path, capsys):
     """`cgan train mnist --loss wasserstein` with its options, on real MNIST cut to a few batches."""
-    from cgan.data.mnist import MnistError, load_mnist
-
-    try:
-        load_mnist(progress=False)
-    except MnistError as exc:
-        pytest.skip(f"MNIST could not be fetched here: {exc}")
     out = tmp_path / "wgan"
     assert main(["train", "mnist", "--loss", "wasserstein", "--n-critic", "2", "--clip", "0.05",
                  "--out", str(out), "--epochs", "1", "--train-limit", "256", "--eval-samples", "200",
