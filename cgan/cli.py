@@ -53,17 +53,33 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("dataset", choices=["mnist"], help="the dataset (mnist)")
     train.add_argument("--model", choices=["cgan", "gan"], default="cgan",
                        help="cgan: conditional (default); gan: the unconditional baseline")
-    train.add_argument("--preset", choices=["default", "paper"], default="default",
-                       help="default: about 15 minutes on a 2-core CPU; paper: the paper's "
-                            "schedule, run until the validation log-likelihood stops improving")
+    train.add_argument("--preset", choices=["default", "paper", "original"], default="default",
+                       help="default: the quick recipe (docs/mnist.md); original: the original "
+                            "GAN code's configuration, exactly (simultaneous SGD updates, "
+                            "unit-variance uniform noise, 300 epochs); paper: the conditional "
+                            "paper's text read as that code (decay 1.00004, dropout in G too, "
+                            "stopped when the validation log-likelihood stops improving)")
     _add_backend_options(train)
     train.add_argument("--epochs", type=_positive_int, help="number of epochs (overrides the preset)")
     train.add_argument("--out", help="run directory (default runs/mnist-MODEL-PRESET-sSEED)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.add_argument("--data-dir", help="where MNIST is (or goes); default $CGAN_DATA_DIR or the user cache")
     choices = train.add_argument_group("choices the paper leaves open (see docs/mnist.md)")
-    choices.add_argument("--noise", choices=["uniform01", "uniform_pm1", "gaussian"],
-                         help="noise distribution: U[0,1]^100, U[-1,1]^100 or N(0, I)")
+    choices.add_argument("--noise", choices=["uniform01", "uniform_pm1", "uniform_unit_variance", "gaussian"],
+                         help="noise distribution: U[0,1]^100, U[-1,1]^100, U[-sqrt 3, sqrt 3]^100 "
+                              "(the original code's 'uniform') or N(0, I)")
+    choices.add_argument("--update", choices=["alternating", "simultaneous"],
+                         help="alternating: a D step, then a G step on fresh noise (Algorithm 1); "
+                              "simultaneous: both gradients from one pass, one step (the original code)")
+    choices.add_argument("--fake-labels", choices=["batch", "uniform"],
+                         help="conditional runs: generated samples take the real minibatch's "
+                              "labels, or labels drawn uniformly (the original code's extension)")
+    choices.add_argument("--lr-decay", type=_decay_factor,
+                         help="the learning rate is divided by this after every update "
+                              "(1.000004 in the original code, 1.00004 in the conditional paper)")
+    choices.add_argument("--marginal-clip", type=_marginal_clip,
+                         help="G's output bias is the logit of the pixel marginals clipped to "
+                              "[c, 1-c] (1e-7 in the original code)")
     choices.add_argument("--g-loss", choices=["nonsaturating", "saturating"],
                          help="generator loss: -log D(G(z)) or log(1 - D(G(z)))")
     choices.add_argument("--k", "--n-critic", dest="k_steps", type=_positive_int,
@@ -83,7 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     choices.add_argument("--g-dropout-keep", dest="g_hidden_keep", type=_probability,
                          help="keep probability of dropout on the generator's last hidden layer")
     choices.add_argument("--d-dropout-keep", dest="d_hidden_keep", type=_probability,
-                         help="keep probability of dropout inside the discriminator")
+                         help="keep probability of dropout on the inputs of the discriminator's "
+                              "later layers")
+    choices.add_argument("--d-input-keep", dest="d_input_keep", type=_probability,
+                         help="keep probability of dropout on the discriminator's image input "
+                              "(0.8 in the original code)")
     choices.add_argument("--momentum-ramp-epochs", dest="momentum_end_epoch", type=_positive_int,
                          help="epoch at which momentum reaches its final value")
     train.add_argument("--train-limit", type=_positive_int, help=argparse.SUPPRESS)
@@ -154,6 +174,21 @@ def _probability(text: str) -> float:
     return value
 
 
+def _decay_factor(text: str) -> float:
+    value = _positive_float(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a decay factor of at least 1 (the learning "
+                                         f"rate is divided by it), got {value}")
+    return value
+
+
+def _marginal_clip(text: str) -> float:
+    value = _positive_float(text)
+    if not value < 0.5:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 0.5), got {value}")
+    return value
+
+
 def _digit(text: str) -> int:
     if text not in [str(d) for d in range(10)]:
         raise argparse.ArgumentTypeError(f"expected a digit 0-9, got {text!r}")
@@ -209,6 +244,8 @@ def _cmd_train(args) -> int:
             noise=args.noise, g_loss=args.g_loss, k_steps=args.k_steps, lr=args.lr,
             loss=args.loss, clip=args.clip, optimizer=args.optimizer, batch_size=args.batch_size,
             g_hidden_keep=args.g_hidden_keep, d_hidden_keep=args.d_hidden_keep,
+            d_input_keep=args.d_input_keep, update=args.update, fake_labels=args.fake_labels,
+            lr_decay=args.lr_decay, marginal_clip=args.marginal_clip,
             momentum_end_epoch=args.momentum_end_epoch, train_limit=args.train_limit,
             eval_samples=args.eval_samples, eval_valid_points=args.eval_valid_points,
             data_dir=args.data_dir,

@@ -45,6 +45,9 @@ class ModelConfig:
     d_hidden_keep: float = 0.5      # ... on the inputs of its later layers
     g_hidden_keep: float = 1.0      # ... on the generator's last hidden layer (1 = none)
     marginal_bias: bool = True      # generator output bias = logit of the pixel marginals
+    marginal_clip: float = 1e-3     # ... clipped to [c, 1 - c] first (pylearn2 used 1e-7:
+                                    # pixels never on in training start at logit -16.1,
+                                    # not -6.9)
     # Tests build the same networks smaller: every hidden width times width_scale, and
     # images of image_dim pixels. The published networks have 1.0 and 784.
     width_scale: float = 1.0
@@ -94,10 +97,11 @@ class AdversarialPair:
         return dx[0] if self.conditional else dx
 
 
-def _sigmoid_bias_from_marginals(backend: nn.Backend, marginals):
-    """logit(mean pixel), clipped away from 0 and 1 (pylearn2's init_sigmoid_bias_from_marginals)."""
+def _sigmoid_bias_from_marginals(backend: nn.Backend, marginals, clip: float):
+    """logit(mean pixel), the mean clipped to [clip, 1 - clip] (pylearn2's
+    init_sigmoid_bias_from_marginals, whose clip is 1e-7)."""
     xp = backend.xp
-    p = xp.clip(marginals, 1e-3, 1 - 1e-3)
+    p = xp.clip(marginals, clip, 1 - clip)
     return xp.log(p / (1 - p))
 
 
@@ -170,7 +174,7 @@ def build_pair(backend: nn.Backend, config: ModelConfig, pixel_marginals=None) -
     """
     bias = 0.0
     if config.marginal_bias and pixel_marginals is not None:
-        bias = _sigmoid_bias_from_marginals(backend, pixel_marginals)
+        bias = _sigmoid_bias_from_marginals(backend, pixel_marginals, config.marginal_clip)
     if config.model == "cgan":
         g = conditional_generator(backend, config, bias)
         d = conditional_discriminator(backend, config)

@@ -170,7 +170,7 @@ def train_toy(pair: AdversarialPair, d_opt, g_opt, real, noise, *, steps: int, b
     for step in range(1, steps + 1):
         for _ in range(k_steps):
             if loss == "wasserstein":
-                critic_step(pair, d_opt, real(batch), None, noise(batch), clip)
+                critic_step(pair, d_opt, real(batch), None, noise(batch), clip=clip)
             else:
                 discriminator_step(pair, d_opt, real(batch), None, noise(batch))
         if train_generator:

@@ -41,7 +41,9 @@ from .data.mnist import scale_pixels
 from .models import IMAGE_DIM, N_CLASSES, ModelConfig, build_pair
 from .progress import Progress
 
-NOISES = ("uniform01", "uniform_pm1", "gaussian")
+NOISES = ("uniform01", "uniform_pm1", "uniform_unit_variance", "gaussian")
+UPDATES = ("alternating", "simultaneous")
+FAKE_LABELS = ("batch", "uniform")
 G_LOSSES = ("nonsaturating", "saturating")
 LOSSES = ("bce", "wasserstein")
 OPTIMIZERS = ("sgd", "adam", "rmsprop")
@@ -100,6 +102,10 @@ class TrainConfig(OptimConfig):
     epochs: int = 25
     k_steps: int = 1
     noise: str = "uniform01"
+    update: str = "alternating"  # or "simultaneous": one SGD step on D's and G's gradients
+                                 # taken at the same parameters (the original code)
+    fake_labels: str = "batch"   # labels of generated samples: the real minibatch's, or
+                                 # drawn uniformly (the conditional extension of the code)
     g_loss: str = "nonsaturating"
     loss: str = "bce"          # "bce" (the papers) or "wasserstein" (WGAN; k_steps = n_critic)
     clip: float = 0.01         # WGAN: the critic's parameters are clipped to [-clip, clip]
@@ -108,9 +114,13 @@ class TrainConfig(OptimConfig):
     d_hidden_keep: float = 0.5
     g_hidden_keep: float = 1.0
     marginal_bias: bool = True
+    marginal_clip: float = 1e-3  # pixel marginals clipped to [c, 1 - c] before the logit
+                                 # (pylearn2: 1e-7)
     eval_every: int = 1
     eval_samples: int = 10_000
-    eval_valid_points: int = 10_000
+    eval_valid_points: int = 10_000   # validation images scored after each epoch
+    eval_sigma_points: int | None = None  # the first N of them choose sigma (None: all of
+                                          # them; the original parzen_ll.py used 1,000)
     patience: int | None = None
     train_limit: int | None = None
     data_dir: str | None = None
@@ -122,6 +132,15 @@ class TrainConfig(OptimConfig):
         self.validate_optimizer()
         if self.g_loss not in G_LOSSES:
             raise ValueError(f"g_loss must be one of {', '.join(G_LOSSES)}, got {self.g_loss!r}")
+        if self.update not in UPDATES:
+            raise ValueError(f"update must be one of {', '.join(UPDATES)}, got {self.update!r}")
+        if self.fake_labels not in FAKE_LABELS:
+            raise ValueError(f"fake_labels must be one of {', '.join(FAKE_LABELS)}, got {self.fake_labels!r}")
+        if self.update == "simultaneous" and (self.loss != "bce" or self.k_steps != 1):
+            raise ValueError("the simultaneous update takes one step of each network per minibatch "
+                             "on the bce loss: use --update alternating with --k or --loss wasserstein")
+        if not 0.0 < self.marginal_clip < 0.5:
+            raise ValueError(f"marginal_clip must be in (0, 0.5), got {self.marginal_clip}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if self.loss == "wasserstein" and self.g_loss != "nonsaturating":
@@ -133,6 +152,8 @@ class TrainConfig(OptimConfig):
                      "eval_valid_points"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.eval_sigma_points is not None and self.eval_sigma_points < 1:
+            raise ValueError(f"eval_sigma_points must be at least 1, got {self.eval_sigma_points}")
         if self.model == "cgan" and self.eval_samples % N_CLASSES:
             raise ValueError(f"eval_samples must be a multiple of {N_CLASSES} for the conditional model")
         self.model_config()  # checks the architecture options
@@ -141,34 +162,53 @@ class TrainConfig(OptimConfig):
         return ModelConfig(model=self.model, init=self.init, g_irange=self.g_irange, d_irange=self.d_irange,
                            d_input_keep=self.d_input_keep, d_hidden_keep=self.d_hidden_keep,
                            g_hidden_keep=self.g_hidden_keep, marginal_bias=self.marginal_bias,
-                           width_scale=self.width_scale, image_dim=IMAGE_DIM)
+                           marginal_clip=self.marginal_clip, width_scale=self.width_scale, image_dim=IMAGE_DIM)
 
 
 
-# The conditional paper: lr 0.1 decayed by 1.00004 per update to 1e-6, momentum 0.5 -> 0.7,
-# dropout 0.5, minibatch 100, trained until the validation log-likelihood stops improving.
-# The original GAN code (mnist.yaml) decayed by 1.000004 and ramped momentum over epochs 1-250.
-_SGD = dict(lr=0.1, lr_min=1e-6, momentum_start=0.5, momentum_end=0.7, momentum_start_epoch=1)
-_CGAN_DECAY = dict(lr_decay=1.00004)   # the conditional paper
-_GAN_DECAY = dict(lr_decay=1.000004)   # the original GAN code (mnist.yaml)
+# The original GAN code's MNIST configuration, read from goodfeli/adversarial (mnist.yaml,
+# __init__.py) and pylearn2 (sgd.py, learning_rule.py, mlp.py, maxout.py, dbm):
+# - SGD on D's and G's gradients taken together (AdversaryCost2.get_gradients), lr 0.1
+#   divided by 1.000004 after every update (ExponentialDecay) down to 1e-6, classical
+#   momentum 0.5 rising linearly to 0.7 over epochs 1-250 (MomentumAdjustor), minibatch 100;
+# - noise "uniform": U[-sqrt 3, sqrt 3]^100, unit variance (Generator.get_noise);
+# - dropout on the discriminator's layer inputs only: pixels kept with 0.8 (scale 1.25),
+#   the inputs of the later layers with 0.5 (scale 2); none in the generator;
+# - weights U[-0.05, 0.05] in G and U[-0.005, 0.005] in D, zero biases, G's output bias the
+#   logit of the pixel marginals clipped to [1e-7, 1 - 1e-7]; no column-norm limit;
+# - open-ended training, the validation Parzen estimate monitored (sigma chosen on the
+#   first 1,000 validation images, as parzen_ll.py does).
+_ORIGINAL = dict(
+    optimizer="sgd", lr=0.1, lr_decay=1.000004, lr_min=1e-6, momentum_start=0.5,
+    momentum_end=0.7, momentum_start_epoch=1, momentum_end_epoch=250, batch_size=100,
+    max_col_norm=None, g_irange=0.05, d_irange=0.005, init="uniform", marginal_bias=True,
+    marginal_clip=1e-7, noise="uniform_unit_variance", update="simultaneous",
+    d_input_keep=0.8, d_hidden_keep=0.5, g_hidden_keep=1.0, epochs=300, patience=None,
+    eval_valid_points=10_000, eval_sigma_points=1_000,
+)
+# The conditional extension of that code (hans/adversarial, conditional/) keeps the
+# simultaneous update and draws the generated samples' labels uniformly at random.
+_ORIGINAL_CGAN = dict(_ORIGINAL, fake_labels="uniform")
 
 PRESETS: dict[str, dict[str, dict]] = {
+    "original": {"cgan": _ORIGINAL_CGAN, "gan": _ORIGINAL},
+    # The conditional paper's text (section 4.1) read as a description of that code: lr
+    # divided by 1.00004 per update (ten times the original's decay), dropout 0.5 "to both
+    # the generator and discriminator" (here on G's last hidden layer too), and training
+    # stopped when the validation log-likelihood stops improving (patience 50 epochs).
     "paper": {
-        "cgan": dict(_SGD, **_CGAN_DECAY, epochs=300, momentum_end_epoch=250, noise="uniform01",
-                     d_input_keep=0.8, d_hidden_keep=0.5, g_hidden_keep=0.5, patience=50),
-        "gan": dict(_SGD, **_GAN_DECAY, epochs=300, momentum_end_epoch=250, noise="gaussian",
-                    d_input_keep=0.8, d_hidden_keep=0.5, g_hidden_keep=1.0, patience=50),
+        "cgan": dict(_ORIGINAL_CGAN, lr_decay=1.00004, g_hidden_keep=0.5, patience=50),
+        "gan": dict(_ORIGINAL, patience=50),
     },
-    # About 26 minutes on a 2-core CPU (the issue asked for 15; issue 5's speed work took
-    # it from about 30): the papers' networks, 30 epochs, dropout 0.5, Gaussian noise, and
-    # Adam (lr 2e-4, beta1 0.5) instead of SGD: with SGD every short run collapsed to one
-    # image (docs/mnist.md, "Probes"). At 15 epochs samples follow their label 37 % of the
-    # time, at 30 epochs 97 % (96.6 % in a rerun; docs/results.md).
+    # About 26 minutes on a 2-core CPU: the papers' networks, 30 epochs, dropout 0.5,
+    # Gaussian noise, and Adam (lr 2e-4, beta1 0.5) instead of SGD (docs/mnist.md).
     "default": {
-        "cgan": dict(_SGD, epochs=30, optimizer="adam", lr=2e-4, lr_decay=1.0, beta1=0.5,
+        "cgan": dict(optimizer="adam", lr=2e-4, lr_min=1e-6, momentum_start=0.5, momentum_end=0.7,
+                     momentum_start_epoch=1, epochs=30, lr_decay=1.0, beta1=0.5,
                      noise="gaussian", d_input_keep=0.5, d_hidden_keep=0.5, g_hidden_keep=0.5,
                      eval_valid_points=2000),
-        "gan": dict(_SGD, epochs=30, optimizer="adam", lr=2e-4, lr_decay=1.0, beta1=0.5,
+        "gan": dict(optimizer="adam", lr=2e-4, lr_min=1e-6, momentum_start=0.5, momentum_end=0.7,
+                    momentum_start_epoch=1, epochs=30, lr_decay=1.0, beta1=0.5,
                     noise="gaussian", d_input_keep=0.8, d_hidden_keep=0.5, g_hidden_keep=1.0,
                     eval_valid_points=2000),
     },
@@ -178,7 +218,7 @@ PRESETS: dict[str, dict[str, dict]] = {
 # With --loss wasserstein, the WGAN paper's settings (Arjovsky et al., 2017, Algorithm 1:
 # alpha = 0.00005, c = 0.01, m = 64, n_critic = 5, RMSProp) replace the preset's optimiser,
 # on the preset's networks.
-WGAN_DEFAULTS = dict(optimizer="rmsprop", lr=5e-5, lr_decay=1.0, rms_alpha=0.99, clip=0.01,
+WGAN_DEFAULTS = dict(optimizer="rmsprop", lr=5e-5, lr_decay=1.0, rms_alpha=0.99, clip=0.01, update="alternating",
                      batch_size=64, k_steps=5)
 
 
@@ -207,11 +247,19 @@ class RunDirError(ValueError):
 
 
 # -- pieces of a run ---------------------------------------------------------------------
+_SQRT3 = math.sqrt(3.0)
+
+
 def sample_noise(backend: Backend, kind: str, n: int, dim: int):
+    """n noise vectors: U[0, 1]^dim (the conditional paper's "unit hypercube"), U[-1, 1]^dim,
+    U[-sqrt 3, sqrt 3]^dim (mean 0, variance 1: what the original code's ``uniform`` drew),
+    or N(0, I)."""
     if kind == "uniform01":
         return backend.uniform((n, dim))
     if kind == "uniform_pm1":
         return backend.uniform((n, dim), -1.0, 1.0)
+    if kind == "uniform_unit_variance":
+        return backend.uniform((n, dim), -_SQRT3, _SQRT3)
     return backend.normal((n, dim))
 
 
@@ -311,23 +359,26 @@ def make_optimizer(config: OptimConfig, net: nn.Layer):
 
 
 # -- one adversarial iteration, shared by every experiment ------------------------------------
-def discriminator_step(pair, opt, x, y, z):
-    """One discriminator update on a real minibatch x and a generated one G(z, y).
+def discriminator_step(pair, opt, x, y, z, y_fake=None):
+    """One discriminator update on a real minibatch x and a generated one G(z, y_fake).
 
     Descends 0.5 (BCE(D(x), 1) + BCE(D(G(z)), 0)) = -V(D, G) / 2, the original code's
-    objective. Returns (loss, mean D(x), mean D(G(z))) as 0-d arrays (no host sync).
+    objective. ``y_fake`` (one-hot) conditions the generated minibatch; by default it is
+    the real minibatch's ``y``. Returns (loss, mean D(x), mean D(G(z))) as 0-d arrays (no
+    host sync).
     """
     d = pair.discriminator
     xp = array_module(x)
     n = x.shape[0]
-    fake, _ = pair.generate(z, y)
+    y_fake = y if y_fake is None else y_fake
+    fake, _ = pair.generate(z, y_fake)
     # Speed: the real and the generated minibatch go through D as one batch of 2n rows.
     # Every layer works row by row (dropout draws a mask per row), so this is the same
     # function and gradient as two passes, but each matrix product is twice as tall, which
     # BLAS and the GPU run more efficiently, and D's kernels launch once instead of twice
     # (docs/performance.md). tests/test_train.py checks it against two separate passes.
     logits, cache = pair.discriminate(xp.concatenate([x, fake]),
-                                      None if y is None else xp.concatenate([y, y]))
+                                      None if y is None else xp.concatenate([y, y_fake]))
     real_logits, fake_logits = logits[:n], logits[n:]
     loss, real_grad, fake_grad = nn.discriminator_loss(real_logits, fake_logits)
     grad = xp.concatenate([real_grad, fake_grad])
@@ -354,7 +405,49 @@ def generator_step(pair, opt, y, z, saturating: bool = False):
     return loss
 
 
-def critic_step(pair, opt, x, y, z, clip: float):
+def simultaneous_step(pair, d_opt, g_opt, x, y, z, y_fake=None, saturating: bool = False):
+    """One update of both networks from one pass, as the original code trained them.
+
+    The original code (goodfeli/adversarial, ``AdversaryCost2.get_gradients``) takes, from
+    one minibatch, the discriminator's gradient of 0.5 (BCE(D(x), 1) + BCE(D(G(z)), 0))
+    and the generator's gradient of -log D(G(z)) (or log(1 - D(G(z))) when
+    ``saturating``), both at the current parameters and through the *same* dropped-out
+    discriminator pass over G(z), and applies them in one SGD step. So here:
+
+    1. G(z) once; D on x and on G(z) (dropout masks drawn per row, as in training);
+    2. D's parameter gradients from its loss (real and generated rows);
+    3. the generator's loss backpropagated through that same pass over G(z) to G's
+       parameters, with D's gradients untouched;
+    4. only then both optimisers step, so neither gradient sees the other's update.
+
+    ``y_fake`` conditions the generated rows (default: the real minibatch's ``y``).
+    Returns (D loss, G loss, mean D(x), mean D(G(z))) as 0-d arrays.
+    """
+    d, g = pair.discriminator, pair.generator
+    y_fake = y if y_fake is None else y_fake
+    fake, g_cache = pair.generate(z, y_fake)
+    # Two passes rather than one over [x; G(z)]: the generator's gradient needs D's input
+    # gradient on the generated rows only, and a backward pass over 2n rows would spend
+    # half its work on the real rows' zeros.
+    real_logits, real_cache = pair.discriminate(x, y)
+    fake_logits, fake_cache = pair.discriminate(fake, y_fake)
+    d_loss, real_grad, fake_grad = nn.discriminator_loss(real_logits, fake_logits)
+    g_loss, g_logit_grad = nn.generator_loss(fake_logits, saturating=saturating)
+    real_grad *= 0.5
+    fake_grad *= 0.5
+    d.zero_grads()
+    d.backward(real_grad, real_cache, input_grad=False)
+    d.backward(fake_grad, fake_cache, input_grad=False)
+    dx = d.backward(g_logit_grad, fake_cache, param_grads=False)
+    g.zero_grads()
+    g.backward(pair.discriminator_input_grad(dx), g_cache, input_grad=False)
+    d_opt.step()
+    g_opt.step()
+    return (0.5 * d_loss, g_loss, nn.functional.sigmoid(real_logits).mean(),
+            nn.functional.sigmoid(fake_logits).mean())
+
+
+def critic_step(pair, opt, x, y, z, y_fake=None, *, clip: float):
     """One WGAN critic update, then every critic parameter clipped to [-clip, clip].
 
     The discriminator's logit is the critic's linear output f; the critic descends
@@ -363,9 +456,10 @@ def critic_step(pair, opt, x, y, z, clip: float):
     distance (times the Lipschitz constant that clipping allows).
     """
     d = pair.discriminator
-    fake, _ = pair.generate(z, y)
+    y_fake = y if y_fake is None else y_fake
+    fake, _ = pair.generate(z, y_fake)
     real_scores, real_cache = pair.discriminate(x, y)
-    fake_scores, fake_cache = pair.discriminate(fake, y)
+    fake_scores, fake_cache = pair.discriminate(fake, y_fake)
     loss, real_grad, fake_grad = nn.wasserstein_critic_loss(real_scores, fake_scores)
     d.zero_grads()
     d.backward(real_grad, real_cache, input_grad=False)
@@ -485,15 +579,23 @@ class Trainer:
             y = one_hot(b, labels) if pair.conditional else None
 
             z = sample_noise(b, cfg.noise, cfg.batch_size, pair.config.noise_dim)
-            d_loss, d_real, d_fake = self.d_step(pair, self.d_opt, x, y, z)
+            y_fake = self._fake_labels(y)
+            if cfg.update == "simultaneous":
+                d_loss, g_loss, d_real, d_fake = simultaneous_step(
+                    pair, self.d_opt, self.g_opt, x, y, z, y_fake,
+                    saturating=cfg.g_loss == "saturating")
+                sums["g_loss"] += g_loss
+                g_steps += 1
+            else:
+                d_loss, d_real, d_fake = self.d_step(pair, self.d_opt, x, y, z, y_fake)
             d_steps += 1
             sums["d_loss"] += d_loss
             sums["d_real"] += d_real
             sums["d_fake"] += d_fake
 
-            if d_steps % cfg.k_steps == 0:
+            if cfg.update == "alternating" and d_steps % cfg.k_steps == 0:
                 z = sample_noise(b, cfg.noise, cfg.batch_size, pair.config.noise_dim)
-                sums["g_loss"] += self.g_step(pair, self.g_opt, y, z)
+                sums["g_loss"] += self.g_step(pair, self.g_opt, self._fake_labels(y), z)
                 g_steps += 1
 
             if self.progress and (i + 1) % 50 == 0:
@@ -514,6 +616,15 @@ class Trainer:
         }
         return wasserstein_record(record) if cfg.loss == "wasserstein" else record
 
+    def _fake_labels(self, y):
+        """The one-hot labels that condition a generated minibatch: the real minibatch's
+        ``y`` ("batch"), or labels drawn uniformly from the 10 classes ("uniform", as the
+        conditional extension of the original code drew them)."""
+        if y is None or self.config.fake_labels == "batch":
+            return y
+        labels = self.backend.xp.floor(self.backend.uniform((y.shape[0],)) * N_CLASSES)
+        return one_hot(self.backend, labels.astype("int64"))
+
     def _check_finite(self, sums: dict, epoch: int, iteration: int) -> None:
         for key in ("d_loss", "g_loss"):
             if not math.isfinite(float(sums[key])):
@@ -533,14 +644,20 @@ class Trainer:
 
     def validation_ll(self) -> tuple[float, float]:
         """Parzen log-likelihood of the validation points under the generator's samples."""
-        from .parzen import select_sigma
+        from .parzen import parzen_evaluate, select_sigma
 
         self.eval_backend.reseed(self.config.seed + 2_000_003)
         n = self.config.eval_samples
         labels = evaluation_labels(self.backend, n) if self.pair.conditional else None
         samples = generate(self.pair, self.backend, self.eval_backend, self.config, labels=labels, n=n)
-        sigma, by_sigma = select_sigma(samples, self.data.valid_x, self.backend)
-        return by_sigma[sigma], sigma
+        sigma_points = self.config.eval_sigma_points
+        if sigma_points is None:  # sigma chosen on the points it scores
+            sigma, by_sigma = select_sigma(samples, self.data.valid_x, self.backend)
+            return by_sigma[sigma], sigma
+        # parzen_ll.py's protocol: sigma from the first images, then every image scored
+        result = parzen_evaluate(samples, self.data.valid_x[:sigma_points], self.data.valid_x,
+                                 self.backend)
+        return result.mean, result.sigma
 
     # -- the run ---------------------------------------------------------------------------
     def run(self) -> dict:
