@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data-dir", help="where MNIST is; default $CGAN_DATA_DIR or the user cache")
     ev.add_argument("--samples", type=_positive_int, default=10_000,
                     help="generator samples used as Parzen centres (default 10000)")
+    ev.add_argument("--sigma-points", type=_positive_int, default=1_000,
+                    help="Parzen bandwidth chosen on the first N validation images (default "
+                         "1000, as the original parzen_ll.py; 10000 uses all of them)")
     ev.add_argument("--quiet", action="store_true", help="no progress output")
     ev.set_defaults(func=_cmd_eval)
 
@@ -129,7 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--label", type=_digit, help="the digit to condition on (conditional runs); "
                                                       "omit for one row per digit")
     sample.add_argument("-n", type=_positive_int, default=64, help="number of samples (default 64)")
-    sample.add_argument("-o", "--output", default="samples.png", help="PNG file to write")
+    sample.add_argument("-o", "--output", help="PNG file to write (default samples.png, or none "
+                                                "when --npz is given)")
+    sample.add_argument("--npz", metavar="FILE",
+                        help="also write the n raw samples to FILE: x (n, 784) float32 in [0, 1] "
+                             "and y (n,) their labels (-1 for an unconditional run); without "
+                             "--label a conditional run cycles through the labels 0-9")
     sample.add_argument("--checkpoint", choices=["best", "latest"], default="best")
     sample.add_argument("--interpolate", action="store_true",
                         help="conditional runs: write OUTPUT-labels.png (fixed noise per row, labels "
@@ -266,7 +274,8 @@ def _cmd_eval(args) -> int:
     backend = _backend(args)
     splits = _load_mnist(args)
     result = evaluate_run(args.run_dir, backend, splits, which=args.checkpoint,
-                          n_samples=args.samples, data_dir=args.data_dir,
+                          n_samples=args.samples, sigma_points=args.sigma_points,
+                          data_dir=args.data_dir,
                           progress=not args.quiet)
     print(json.dumps(result, indent=2))
     return 0
@@ -281,14 +290,22 @@ def _cmd_sample(args) -> int:
 
         if args.label is not None:
             raise ValueError("--interpolate sweeps every label; leave out --label")
-        result = interpolation_figures(args.run_dir, backend, output=args.output, which=args.checkpoint,
+        result = interpolation_figures(args.run_dir, backend, output=args.output or "samples.png",
+                                       which=args.checkpoint,
                                        seed=args.seed, rows=args.rows, steps=args.steps,
                                        spherical=args.spherical)
         print(result["labels"])
         print(result["interpolation"])
         return 0
+    if args.npz:
+        from .evaluate import sample_to_npz
+
+        print(sample_to_npz(args.run_dir, backend, args.npz, label=args.label, n=args.n,
+                            which=args.checkpoint, seed=args.seed))
+        if args.output is None:
+            return 0
     path = sample_to_png(args.run_dir, backend, label=args.label, n=args.n,
-                         output=args.output, which=args.checkpoint, seed=args.seed)
+                         output=args.output or "samples.png", which=args.checkpoint, seed=args.seed)
     print(path)
     return 0
 

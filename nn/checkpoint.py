@@ -20,7 +20,7 @@ import numpy
 
 from .fileio import atomic_write
 
-__all__ = ["save", "load", "CheckpointError"]
+__all__ = ["save", "load", "save_arrays", "CheckpointError"]
 
 _META_KEY = "__meta__"
 _FORMAT_KEY = "__nn_format__"
@@ -55,6 +55,15 @@ def save(path, groups: dict, meta: dict | None = None) -> Path:
     arrays[_FORMAT_KEY] = numpy.array(FORMAT)
     with atomic_write(path) as f:
         numpy.savez(f, **arrays)
+    return path
+
+
+def save_arrays(path, arrays: dict) -> Path:
+    """Write named arrays (device or host, and numbers) to a plain ``.npz`` atomically, for
+    tools outside this project: no groups, no meta."""
+    path = Path(path)
+    with atomic_write(path) as f:
+        numpy.savez(f, **{name: _host(value) for name, value in arrays.items()})
     return path
 
 
