@@ -211,10 +211,12 @@ class TorchIteration:
         torch.manual_seed(seed)
         self.device = torch.device(device)
         marginals = torch.rand(784) * 0.45 + 0.05
+        gen = torch.Generator().manual_seed(seed)  # initial weights
         if model == "cgan":
-            g, d = ref.Generator(cfg, marginals), ref.Discriminator(cfg)
+            g, d = ref.Generator(cfg, marginals, gen), ref.Discriminator(cfg, gen)
         else:
-            g, d = ref.UnconditionalGenerator(cfg, marginals), ref.UnconditionalDiscriminator(cfg)
+            g, d = (ref.UnconditionalGenerator(cfg, marginals, gen),
+                    ref.UnconditionalDiscriminator(cfg, gen))
         self.g, self.d = g.to(self.device), d.to(self.device)
         self.conditional = model == "cgan"
         self.g_opt = torch.optim.SGD(self.g.parameters(), lr=cfg.lr, momentum=cfg.momentum_start)
