@@ -1,0 +1,176 @@
+"""One GPU check that fits a short window: tests on CuPy, the benchmark, timed training, a report.
+
+Run it through ``experiments/gpu_check.sh`` on any machine with CUDA and CuPy installed
+(no network, no pip install: it runs from the source tree). In order, each step with a
+time limit so that the whole check stays under about 8 minutes:
+
+1. the whole test suite on the CuPy backend (``pytest --backends cupy``);
+2. ``cgan bench --backend cupy --quick`` (against PyTorch CUDA where PyTorch is installed);
+3. a few epochs of the ``original`` preset (the 300-epoch schedule of the original code,
+   conditional networks) and of the ``default`` preset on CuPy, each timed, then
+   ``cgan eval`` on each (Parzen, label accuracy, Frechet), timed;
+4. a report, ``OUT/gpu-check.json`` and ``OUT/gpu-check.md``: the GPU's name, driver,
+   CUDA, CuPy, NumPy and PyTorch versions, and every figure, including the projected time
+   of the full 300-epoch schedule.
+
+MNIST comes from ``--data-dir`` (the four IDX files, as ``cgan`` keeps them in
+``~/.cache/cgan-numpy/mnist``); nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(cmd: list[str], log: Path, timeout: float, env: dict) -> dict:
+    """Run a command with a time limit; its output goes to ``log``."""
+    start = time.perf_counter()
+    with open(log, "w") as f:
+        try:
+            proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT,
+                                  timeout=timeout)
+            code = proc.returncode
+        except subprocess.TimeoutExpired:
+            code = "timeout"
+    return {"command": " ".join(cmd), "exit": code, "seconds": round(time.perf_counter() - start, 1),
+            "log": str(log)}
+
+
+def versions() -> dict:
+    info = {"python": platform.python_version(), "host": platform.node()}
+    try:
+        smi = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
+                              "--format=csv,noheader"], capture_output=True, text=True, timeout=30)
+        info["gpu"] = smi.stdout.strip()
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        info["gpu"] = f"nvidia-smi failed: {exc}"
+    for module in ("numpy", "cupy", "torch"):
+        try:
+            mod = __import__(module)
+            info[module] = mod.__version__
+        except ImportError:
+            info[module] = None
+    try:
+        import cupy
+
+        info["cuda_runtime"] = cupy.cuda.runtime.runtimeGetVersion()
+        info["cuda_driver"] = cupy.cuda.runtime.driverGetVersion()
+        info["device"] = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
+    except Exception as exc:  # noqa: BLE001 (the report says what failed)
+        info["cupy_error"] = repr(exc)
+    return info
+
+
+def pytest_counts(log: Path) -> dict:
+    text = log.read_text(errors="replace") if log.exists() else ""
+    counts = {k: int(v) for v, k in re.findall(r"(\d+) (passed|failed|skipped|errors?)", text)}
+    last = [line for line in text.splitlines() if "passed" in line or "failed" in line]
+    counts["summary"] = last[-1] if last else text[-500:]
+    return counts
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    path = run_dir / "metrics.jsonl"
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=os.environ.get("CGAN_DATA_DIR"),
+                        help="the directory with MNIST's four IDX files")
+    parser.add_argument("--out", default="runs/gpu-check", help="report and runs (default runs/gpu-check)")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs of each timed preset (default 3)")
+    args = parser.parse_args(argv)
+    out = (ROOT / args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    if args.data_dir:
+        env["CGAN_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    cgan = [sys.executable, "-m", "cgan.cli"]
+    report: dict = {"date": time.strftime("%Y-%m-%d %H:%M"), "versions": versions(), "steps": {}}
+    started = time.perf_counter()
+
+    step = run([sys.executable, "-m", "pytest", "-q", "-x", "--backends", "cupy", "-p", "no:cacheprovider"],
+               out / "pytest-cupy.log", 240, env)
+    step.update(pytest_counts(out / "pytest-cupy.log"))
+    report["steps"]["tests_cupy"] = step
+    print("tests:", step.get("summary"), flush=True)
+
+    step = run(cgan + ["bench", "--backend", "cupy", "--quick", "--json", str(out / "bench-cupy.json"),
+                       "--doc", str(out / "bench-cupy.md")], out / "bench.log", 150, env)
+    if (out / "bench-cupy.json").exists():
+        step["result"] = json.loads((out / "bench-cupy.json").read_text())
+    report["steps"]["bench"] = step
+    print("bench:", step["exit"], step["seconds"], "s", flush=True)
+
+    for preset in ("original", "default"):
+        run_dir = out / f"mnist-cgan-{preset}"
+        if run_dir.exists():
+            import shutil
+
+            shutil.rmtree(run_dir)
+        step = run(cgan + ["train", "mnist", "--preset", preset, "--backend", "cupy", "--epochs",
+                           str(args.epochs), "--out", str(run_dir), "--quiet"],
+                   out / f"train-{preset}.log", 120, env)
+        metrics = read_metrics(run_dir)
+        step["epochs"] = [{k: r.get(k) for k in ("epoch", "train_seconds", "eval_seconds", "valid_ll",
+                                                 "d_real", "d_fake")} for r in metrics]
+        if metrics:
+            per_epoch = sorted(r["train_seconds"] for r in metrics)[len(metrics) // 2]
+            step["median_train_seconds_per_epoch"] = per_epoch
+            step["ms_per_iteration"] = 1000 * per_epoch / metrics[-1]["updates"] * len(metrics)
+            step["projected_300_epochs_minutes"] = 300 * per_epoch / 60
+        ev = run(cgan + ["eval", str(run_dir), "--checkpoint", "latest", "--backend", "cupy", "--quiet"],
+                 out / f"eval-{preset}.log", 90, env)
+        if (run_dir / "eval.json").exists():
+            ev["result"] = json.loads((run_dir / "eval.json").read_text())
+        step["eval"] = ev
+        report["steps"][f"train_{preset}"] = step
+        print(f"train {preset}:", step.get("median_train_seconds_per_epoch"), "s/epoch", flush=True)
+
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    (out / "gpu-check.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "gpu-check.md").write_text(markdown(report))
+    print((out / "gpu-check.md").read_text())
+    return 0
+
+
+def markdown(report: dict) -> str:
+    v, s = report["versions"], report["steps"]
+    lines = [f"# GPU check, {report['date']}", "",
+             f"- GPU: {v.get('device') or v.get('gpu')} ({v.get('gpu')})",
+             f"- CUDA runtime {v.get('cuda_runtime')}, driver {v.get('cuda_driver')}; CuPy {v.get('cupy')}, "
+             f"NumPy {v.get('numpy')}, PyTorch {v.get('torch')}, Python {v.get('python')}",
+             f"- whole check: {report['seconds']} s", ""]
+    t = s.get("tests_cupy", {})
+    lines.append(f"- tests on CuPy: {t.get('summary')} ({t.get('seconds')} s, exit {t.get('exit')})")
+    b = s.get("bench", {})
+    for model, r in (b.get("result") or {}).get("models", {}).items():
+        ours = r.get("ours", {}).get("median_ms")
+        theirs = r.get("torch", {}).get("median_ms") if r.get("torch") else None
+        lines.append(f"- bench {model}: ours {ours} ms per iteration, PyTorch CUDA {theirs} ms")
+    if not b.get("result"):
+        lines.append(f"- bench: exit {b.get('exit')} (see {b.get('log')})")
+    for preset in ("original", "default"):
+        r = s.get(f"train_{preset}", {})
+        e = (r.get("eval") or {}).get("result") or {}
+        lines.append(f"- train {preset}: {r.get('median_train_seconds_per_epoch')} s per epoch "
+                     f"({r.get('ms_per_iteration')} ms per iteration), 300 epochs projected "
+                     f"{r.get('projected_300_epochs_minutes')} min; eval {r.get('eval', {}).get('seconds')} s "
+                     f"(Parzen {e.get('parzen_ll')} in {e.get('parzen_seconds')} s, label accuracy "
+                     f"{(e.get('label_accuracy') or {}).get('overall')})")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
