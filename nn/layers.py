@@ -13,6 +13,9 @@ The protocol is small:
 * ``params`` and ``grads``: two dicts with the same keys. Composite layers expose their
   children's arrays under dotted keys (``"0.W"``, ``"x.1.b"``); the arrays are shared,
   so an optimiser that updates ``params`` in place updates the layers.
+* ``buffers``: arrays that are state but not parameters (BatchNorm's running mean and
+  variance). No gradient and no optimiser touches them; ``state_dict`` includes them, so
+  checkpoints save and restore them. Composites expose them under dotted keys as well.
 
 Shapes: activations are ``(batch, features)``; a Linear weight is ``(in, out)``.
 Each class docstring states the derivative that its backward implements; the
@@ -76,6 +79,7 @@ class Layer:
         self.backend = backend
         self.params: dict = {}
         self.grads: dict = {}
+        self.buffers: dict = {}
 
     def __call__(self, x, train: bool = True):
         return self.forward(x, train)
@@ -94,23 +98,30 @@ class Layer:
         return sum(int(p.size) for p in self.params.values())
 
     def state_dict(self) -> dict:
-        """The parameters by key (the live arrays, not copies)."""
-        return dict(self.params)
+        """The parameters and buffers by key (the live arrays, not copies).
+
+        A layer without buffers has exactly its parameters here, so checkpoints written
+        before buffers existed still load.
+        """
+        return {**self.params, **self.buffers}
 
     def load_state_dict(self, state: dict) -> None:
-        """Copy arrays into the parameters in place (so optimisers keep their references)."""
-        missing = sorted(set(self.params) - set(state))
-        unexpected = sorted(set(state) - set(self.params))
+        """Copy arrays into the parameters and buffers in place (so optimisers and
+        composites keep their references)."""
+        own = {**self.params, **self.buffers}
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
         if missing or unexpected:
             raise ValueError(
                 f"{type(self).__name__}: parameters do not match: missing {missing}, "
                 f"unexpected {unexpected}"
             )
-        for key, p in self.params.items():
+        for key, p in own.items():
             value = state[key]
+            kind = "parameter" if key in self.params else "buffer"
             if tuple(value.shape) != tuple(p.shape):
                 raise ValueError(
-                    f"{type(self).__name__}: parameter {key!r} has shape {tuple(p.shape)} "
+                    f"{type(self).__name__}: {kind} {key!r} has shape {tuple(p.shape)} "
                     f"but the saved value has shape {tuple(value.shape)}"
                 )
             p[...] = self.backend.asarray(value)
@@ -118,6 +129,12 @@ class Layer:
     def _add_param(self, key: str, value) -> None:
         self.params[key] = value
         self.grads[key] = self.backend.xp.zeros_like(value)
+
+    def _add_buffer(self, key: str, value) -> None:
+        # One namespace for parameters and buffers: state_dict merges the two.
+        if key in self.params:
+            raise ValueError(f"{type(self).__name__}: {key!r} is already a parameter")
+        self.buffers[key] = value
 
 
 def _affine_forward(W, b, x):
@@ -334,6 +351,8 @@ class _Composite(Layer):
             for key in child.params:
                 self.params[f"{name}.{key}"] = child.params[key]
                 self.grads[f"{name}.{key}"] = child.grads[key]
+            for key in child.buffers:
+                self.buffers[f"{name}.{key}"] = child.buffers[key]
 
 
 class Sequential(_Composite):
