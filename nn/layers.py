@@ -35,9 +35,13 @@ __all__ = [
     "Gaussian",
     "Linear",
     "ReLU",
+    "LeakyReLU",
     "Sigmoid",
+    "Tanh",
     "Maxout",
     "Dropout",
+    "Reshape",
+    "Flatten",
     "Sequential",
     "Join",
 ]
@@ -236,6 +240,54 @@ class Sigmoid(Layer):
         return dy * y * (1 - y)
 
 
+class LeakyReLU(Layer):
+    """y = x for x > 0, slope * x otherwise (DCGAN's discriminator uses slope 0.2).
+
+    Derivative: dL/dx = dL/dy * (1 if x > 0 else slope) (the slope is taken at x = 0).
+    """
+
+    def __init__(self, backend: Backend, slope: float = 0.2):
+        super().__init__(backend)
+        if not 0.0 <= slope < 1.0:
+            raise ValueError(f"LeakyReLU slope (for x < 0) must be in [0, 1), got {slope}")
+        self.slope = float(slope)
+
+    def __repr__(self) -> str:
+        return f"LeakyReLU(slope={self.slope})"
+
+    def forward(self, x, train: bool = True):
+        self.backend.check(x, repr(self))
+        positive = x > 0
+        # slope * x keeps x's dtype (a Python float does not upcast float32).
+        return self.backend.xp.where(positive, x, self.slope * x), positive
+
+    def backward(self, dy, cache, *, param_grads: bool = True, input_grad: bool = True):
+        if not input_grad:
+            return None
+        return self.backend.xp.where(cache, dy, self.slope * dy)
+
+
+class Tanh(Layer):
+    """y = tanh(x), in (-1, 1): the output layer of a generator of images scaled to [-1, 1].
+
+    Derivative: dL/dx = dL/dy * (1 - y^2).
+    """
+
+    def __repr__(self) -> str:
+        return "Tanh()"
+
+    def forward(self, x, train: bool = True):
+        self.backend.check(x, repr(self))
+        y = self.backend.xp.tanh(x)
+        return y, y
+
+    def backward(self, dy, cache, *, param_grads: bool = True, input_grad: bool = True):
+        if not input_grad:
+            return None
+        y = cache
+        return dy * (1 - y * y)
+
+
 class Maxout(Layer):
     """Maxout: z = x W + b with ``units * pieces`` columns, y_u = max_p z_{p,u}.
 
@@ -333,6 +385,62 @@ class Dropout(Layer):
         if not input_grad:
             return None
         return dy if cache is None else dy * cache
+
+
+class Reshape(Layer):
+    """Each example reshaped: (batch, *in_shape) -> (batch, *shape), e.g. the generator's
+    (batch, C*H*W) features into (batch, C, H, W) feature maps.
+
+    ``shape`` is the per-example shape; one entry may be -1 (inferred, as in reshape).
+
+    Derivative: a reshape moves no value, so dL/dx = dL/dy reshaped back to x's shape.
+    """
+
+    def __init__(self, shape, backend: Backend):
+        super().__init__(backend)
+        self.shape = tuple(int(n) for n in shape)
+        if not self.shape or any(n == 0 or n < -1 for n in self.shape) or self.shape.count(-1) > 1:
+            raise ValueError(
+                f"Reshape takes a per-example shape of positive sizes (one may be -1), "
+                f"got {shape!r}"
+            )
+
+    def __repr__(self) -> str:
+        return f"Reshape({self.shape})"
+
+    def forward(self, x, train: bool = True):
+        self.backend.check(x, repr(self))
+        if x.ndim < 1:
+            raise ValueError(f"{self!r} expects a batch (at least 1-D), got a 0-d array")
+        size = 1
+        for n in x.shape[1:]:
+            size *= n
+        known = 1
+        for n in self.shape:
+            known *= n if n != -1 else 1
+        fits = size % known == 0 if -1 in self.shape else size == known
+        if not fits:
+            raise ValueError(
+                f"{self!r} cannot reshape examples of shape {tuple(x.shape[1:])} "
+                f"({size} values each)"
+            )
+        return x.reshape((x.shape[0],) + self.shape), x.shape
+
+    def backward(self, dy, cache, *, param_grads: bool = True, input_grad: bool = True):
+        return dy.reshape(cache) if input_grad else None
+
+
+class Flatten(Reshape):
+    """(batch, *dims) -> (batch, prod(dims)): feature maps into a Linear layer's input.
+
+    Derivative: dL/dx = dL/dy reshaped back to x's shape.
+    """
+
+    def __init__(self, backend: Backend):
+        super().__init__((-1,), backend)
+
+    def __repr__(self) -> str:
+        return "Flatten()"
 
 
 # -- composition ----------------------------------------------------------------------
