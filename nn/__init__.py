@@ -5,6 +5,7 @@ docs/backprop.md for the derivation of every backward pass.
 """
 
 from .backend import Backend, BackendUnavailable, available_backends, get_backend
+from .batchnorm import BatchNorm
 from .conv import Conv2d, ConvTranspose2d
 from .layers import (
     Dropout,
@@ -55,6 +56,7 @@ __all__ = [
     "Embedding",
     "Conv2d",
     "ConvTranspose2d",
+    "BatchNorm",
     "Uniform",
     "Gaussian",
     "bce_with_logits",
