@@ -17,7 +17,8 @@ The protocol is small:
   variance). No gradient and no optimiser touches them; ``state_dict`` includes them, so
   checkpoints save and restore them. Composites expose them under dotted keys as well.
 
-Shapes: activations are ``(batch, features)``; a Linear weight is ``(in, out)``.
+Shapes: activations are ``(batch, features)``; a Linear weight is ``(in, out)``. The
+convolutional layers (nn.conv) take NCHW feature maps ``(batch, channels, height, width)``.
 Each class docstring states the derivative that its backward implements; the
 derivations are in docs/backprop.md and each is checked by tests/test_gradients.py.
 """
