@@ -101,7 +101,7 @@ class _ConvBase(Layer):
     """Shared set-up of the two convolutions: sizes, weight, bias, input checks."""
 
     def __init__(self, in_ch, out_ch, kernel, backend: Backend, stride, padding, init, bias,
-                 weight_shape):
+                 weight_channels: str):
         super().__init__(backend)
         self.in_ch, self.out_ch = int(in_ch), int(out_ch)
         self.kernel = _pair(kernel, "kernel")
@@ -114,7 +114,9 @@ class _ConvBase(Layer):
                 f"{type(self).__name__} needs kernel >= 1, stride >= 1 and padding >= 0, got "
                 f"kernel {kernel}, stride {stride}, padding {padding}"
             )
-        W = init(backend, weight_shape)
+        # PyTorch's layouts: channels (out, in) for a convolution, (in, out) for a transposed one.
+        channels = (self.out_ch, self.in_ch) if weight_channels == "out, in" else (self.in_ch, self.out_ch)
+        W = init(backend, channels + self.kernel)
         backend.check(W, f"{type(self).__name__} (its init)")
         self._add_param("W", W)
         if bias:
@@ -171,9 +173,7 @@ class Conv2d(_ConvBase):
 
     def __init__(self, in_ch: int, out_ch: int, kernel, backend: Backend, stride=1, padding=0,
                  init=Gaussian(0.02), bias: bool = True):
-        kh, kw = _pair(kernel, "kernel")
-        super().__init__(in_ch, out_ch, kernel, backend, stride, padding, init, bias,
-                         (int(out_ch), int(in_ch), kh, kw))
+        super().__init__(in_ch, out_ch, kernel, backend, stride, padding, init, bias, "out, in")
 
     def __repr__(self) -> str:
         return f"Conv2d({self.in_ch} -> {self.out_ch}, {self._settings()})"
@@ -234,9 +234,7 @@ class ConvTranspose2d(_ConvBase):
 
     def __init__(self, in_ch: int, out_ch: int, kernel, backend: Backend, stride=1, padding=0,
                  output_padding=0, init=Gaussian(0.02), bias: bool = True):
-        kh, kw = _pair(kernel, "kernel")
-        super().__init__(in_ch, out_ch, kernel, backend, stride, padding, init, bias,
-                         (int(in_ch), int(out_ch), kh, kw))
+        super().__init__(in_ch, out_ch, kernel, backend, stride, padding, init, bias, "in, out")
         self.output_padding = _pair(output_padding, "output_padding")
         if not all(0 <= op < s for op, s in zip(self.output_padding, self.stride)):
             raise ValueError(
