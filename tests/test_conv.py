@@ -122,8 +122,7 @@ def test_tanh(backend_name, batch, width, seed, scale):
 def test_reshape_and_flatten(backend_name, batch, ch, h, w, seed):
     b = f64(backend_name, seed)
     flat = b.normal((batch, ch * h * w))
-    results = check_layer(nn.Reshape((ch, h, w), b), flat, seed=seed)
-    assert results
+    check_layer(nn.Reshape((ch, h, w), b), flat, seed=seed)
     check_layer(nn.Reshape((ch, -1), b), flat, seed=seed)
     check_layer(nn.Flatten(b), b.normal((batch, ch, h, w)), seed=seed)
     y, _ = nn.Reshape((ch, h, w), b).forward(flat)
