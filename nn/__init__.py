@@ -5,17 +5,23 @@ docs/backprop.md for the derivation of every backward pass.
 """
 
 from .backend import Backend, BackendUnavailable, available_backends, get_backend
+from .batchnorm import BatchNorm
+from .conv import Conv2d, ConvTranspose2d
 from .layers import (
     Dropout,
     Embedding,
+    Flatten,
     Gaussian,
     Join,
     Layer,
+    LeakyReLU,
     Linear,
     Maxout,
     ReLU,
+    Reshape,
     Sequential,
     Sigmoid,
+    Tanh,
     Uniform,
 )
 from .losses import (
@@ -38,12 +44,19 @@ __all__ = [
     "Layer",
     "Linear",
     "ReLU",
+    "LeakyReLU",
     "Sigmoid",
+    "Tanh",
     "Maxout",
     "Dropout",
+    "Reshape",
+    "Flatten",
     "Sequential",
     "Join",
     "Embedding",
+    "Conv2d",
+    "ConvTranspose2d",
+    "BatchNorm",
     "Uniform",
     "Gaussian",
     "bce_with_logits",

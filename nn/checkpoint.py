@@ -5,6 +5,11 @@ anything with ``state_dict()`` / ``load_state_dict()`` (layers, SGD) or a plain 
 arrays and numbers. Keys in the file are ``"<group>/<key>"``; an optional JSON-able
 ``meta`` dict is stored beside them.
 
+A layer's state is its parameters and its buffers (BatchNorm's running mean and variance,
+``"<group>/3.running_mean"`` inside a Sequential): both are saved, and loading restores
+both in place, and requires both. A network without buffers has the same keys as in files
+written before buffers existed, so those files load unchanged.
+
 Atomic: the file is written under a temporary name in the same directory, flushed to
 disk, and renamed over the target, so a crash leaves either the old checkpoint or the
 new one, never a torn file. This is plain file I/O, so it uses NumPy directly.

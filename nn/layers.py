@@ -13,8 +13,12 @@ The protocol is small:
 * ``params`` and ``grads``: two dicts with the same keys. Composite layers expose their
   children's arrays under dotted keys (``"0.W"``, ``"x.1.b"``); the arrays are shared,
   so an optimiser that updates ``params`` in place updates the layers.
+* ``buffers``: arrays that are state but not parameters (BatchNorm's running mean and
+  variance). No gradient and no optimiser touches them; ``state_dict`` includes them, so
+  checkpoints save and restore them. Composites expose them under dotted keys as well.
 
-Shapes: activations are ``(batch, features)``; a Linear weight is ``(in, out)``.
+Shapes: activations are ``(batch, features)``; a Linear weight is ``(in, out)``. The
+convolutional layers (nn.conv) take NCHW feature maps ``(batch, channels, height, width)``.
 Each class docstring states the derivative that its backward implements; the
 derivations are in docs/backprop.md and each is checked by tests/test_gradients.py.
 """
@@ -32,9 +36,13 @@ __all__ = [
     "Gaussian",
     "Linear",
     "ReLU",
+    "LeakyReLU",
     "Sigmoid",
+    "Tanh",
     "Maxout",
     "Dropout",
+    "Reshape",
+    "Flatten",
     "Sequential",
     "Join",
 ]
@@ -76,6 +84,7 @@ class Layer:
         self.backend = backend
         self.params: dict = {}
         self.grads: dict = {}
+        self.buffers: dict = {}
 
     def __call__(self, x, train: bool = True):
         return self.forward(x, train)
@@ -94,23 +103,30 @@ class Layer:
         return sum(int(p.size) for p in self.params.values())
 
     def state_dict(self) -> dict:
-        """The parameters by key (the live arrays, not copies)."""
-        return dict(self.params)
+        """The parameters and buffers by key (the live arrays, not copies).
+
+        A layer without buffers has exactly its parameters here, so checkpoints written
+        before buffers existed still load.
+        """
+        return {**self.params, **self.buffers}
 
     def load_state_dict(self, state: dict) -> None:
-        """Copy arrays into the parameters in place (so optimisers keep their references)."""
-        missing = sorted(set(self.params) - set(state))
-        unexpected = sorted(set(state) - set(self.params))
+        """Copy arrays into the parameters and buffers in place (so optimisers and
+        composites keep their references)."""
+        own = {**self.params, **self.buffers}
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
         if missing or unexpected:
             raise ValueError(
                 f"{type(self).__name__}: parameters do not match: missing {missing}, "
                 f"unexpected {unexpected}"
             )
-        for key, p in self.params.items():
+        for key, p in own.items():
             value = state[key]
+            kind = "parameter" if key in self.params else "buffer"
             if tuple(value.shape) != tuple(p.shape):
                 raise ValueError(
-                    f"{type(self).__name__}: parameter {key!r} has shape {tuple(p.shape)} "
+                    f"{type(self).__name__}: {kind} {key!r} has shape {tuple(p.shape)} "
                     f"but the saved value has shape {tuple(value.shape)}"
                 )
             p[...] = self.backend.asarray(value)
@@ -118,6 +134,12 @@ class Layer:
     def _add_param(self, key: str, value) -> None:
         self.params[key] = value
         self.grads[key] = self.backend.xp.zeros_like(value)
+
+    def _add_buffer(self, key: str, value) -> None:
+        # One namespace for parameters and buffers: state_dict merges the two.
+        if key in self.params:
+            raise ValueError(f"{type(self).__name__}: {key!r} is already a parameter")
+        self.buffers[key] = value
 
 
 def _affine_forward(W, b, x):
@@ -219,6 +241,54 @@ class Sigmoid(Layer):
         return dy * y * (1 - y)
 
 
+class LeakyReLU(Layer):
+    """y = x for x > 0, slope * x otherwise (DCGAN's discriminator uses slope 0.2).
+
+    Derivative: dL/dx = dL/dy * (1 if x > 0 else slope) (the slope is taken at x = 0).
+    """
+
+    def __init__(self, backend: Backend, slope: float = 0.2):
+        super().__init__(backend)
+        if not 0.0 <= slope < 1.0:
+            raise ValueError(f"LeakyReLU slope (for x < 0) must be in [0, 1), got {slope}")
+        self.slope = float(slope)
+
+    def __repr__(self) -> str:
+        return f"LeakyReLU(slope={self.slope})"
+
+    def forward(self, x, train: bool = True):
+        self.backend.check(x, repr(self))
+        positive = x > 0
+        # slope * x keeps x's dtype (a Python float does not upcast float32).
+        return self.backend.xp.where(positive, x, self.slope * x), positive
+
+    def backward(self, dy, cache, *, param_grads: bool = True, input_grad: bool = True):
+        if not input_grad:
+            return None
+        return self.backend.xp.where(cache, dy, self.slope * dy)
+
+
+class Tanh(Layer):
+    """y = tanh(x), in (-1, 1): the output layer of a generator of images scaled to [-1, 1].
+
+    Derivative: dL/dx = dL/dy * (1 - y^2).
+    """
+
+    def __repr__(self) -> str:
+        return "Tanh()"
+
+    def forward(self, x, train: bool = True):
+        self.backend.check(x, repr(self))
+        y = self.backend.xp.tanh(x)
+        return y, y
+
+    def backward(self, dy, cache, *, param_grads: bool = True, input_grad: bool = True):
+        if not input_grad:
+            return None
+        y = cache
+        return dy * (1 - y * y)
+
+
 class Maxout(Layer):
     """Maxout: z = x W + b with ``units * pieces`` columns, y_u = max_p z_{p,u}.
 
@@ -318,6 +388,62 @@ class Dropout(Layer):
         return dy if cache is None else dy * cache
 
 
+class Reshape(Layer):
+    """Each example reshaped: (batch, *in_shape) -> (batch, *shape), e.g. the generator's
+    (batch, C*H*W) features into (batch, C, H, W) feature maps.
+
+    ``shape`` is the per-example shape; one entry may be -1 (inferred, as in reshape).
+
+    Derivative: a reshape moves no value, so dL/dx = dL/dy reshaped back to x's shape.
+    """
+
+    def __init__(self, shape, backend: Backend):
+        super().__init__(backend)
+        self.shape = tuple(int(n) for n in shape)
+        if not self.shape or any(n == 0 or n < -1 for n in self.shape) or self.shape.count(-1) > 1:
+            raise ValueError(
+                f"Reshape takes a per-example shape of positive sizes (one may be -1), "
+                f"got {shape!r}"
+            )
+
+    def __repr__(self) -> str:
+        return f"Reshape({self.shape})"
+
+    def forward(self, x, train: bool = True):
+        self.backend.check(x, repr(self))
+        if x.ndim < 1:
+            raise ValueError(f"{self!r} expects a batch (at least 1-D), got a 0-d array")
+        size = 1
+        for n in x.shape[1:]:
+            size *= n
+        known = 1
+        for n in self.shape:
+            known *= n if n != -1 else 1
+        fits = size % known == 0 if -1 in self.shape else size == known
+        if not fits:
+            raise ValueError(
+                f"{self!r} cannot reshape examples of shape {tuple(x.shape[1:])} "
+                f"({size} values each)"
+            )
+        return x.reshape((x.shape[0],) + self.shape), x.shape
+
+    def backward(self, dy, cache, *, param_grads: bool = True, input_grad: bool = True):
+        return dy.reshape(cache) if input_grad else None
+
+
+class Flatten(Reshape):
+    """(batch, *dims) -> (batch, prod(dims)): feature maps into a Linear layer's input.
+
+    Derivative: dL/dx = dL/dy reshaped back to x's shape.
+    """
+
+    def __init__(self, backend: Backend):
+        super().__init__((-1,), backend)
+
+    def __repr__(self) -> str:
+        return "Flatten()"
+
+
 # -- composition ----------------------------------------------------------------------
 class _Composite(Layer):
     def __init__(self, backend: Backend, named_children):
@@ -334,6 +460,8 @@ class _Composite(Layer):
             for key in child.params:
                 self.params[f"{name}.{key}"] = child.params[key]
                 self.grads[f"{name}.{key}"] = child.grads[key]
+            for key in child.buffers:
+                self.buffers[f"{name}.{key}"] = child.buffers[key]
 
 
 class Sequential(_Composite):

@@ -34,8 +34,8 @@ def to_backend(backend: nn.Backend, array):
 def kink_margin(layer: nn.Layer, x, seed: int) -> float:
     """Smallest distance from a kink over one forward pass (same dropout masks as check_layer).
 
-    For ReLU the distance is min |input|; for maxout, the smallest gap between a unit's
-    largest and second-largest piece.
+    For ReLU and LeakyReLU the distance is min |input|; for maxout, the smallest gap
+    between a unit's largest and second-largest piece.
     """
     layer.backend.reseed(seed)
     return _walk(layer, x)[1]
@@ -53,7 +53,7 @@ def _walk(layer, x):
         (y_a, m_a), (y_b, m_b) = (_walk(b, xi) for b, xi in zip(layer.branches, x))
         return xp.concatenate([y_a, y_b], axis=1), min(m_a, m_b)
     y, _ = layer.forward(x, True)
-    if isinstance(layer, nn.ReLU):
+    if isinstance(layer, (nn.ReLU, nn.LeakyReLU)):
         return y, float(xp.abs(x).min())
     if isinstance(layer, nn.Maxout) and layer.pieces > 1:
         z = (x @ layer.params["W"] + layer.params["b"]).reshape(x.shape[0], layer.units, layer.pieces)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 import nn
+from nn.conv import conv_output_size
 from nn.gradcheck import GradientCheckError, check_gradients, check_layer, check_loss
 
 
@@ -74,6 +75,86 @@ class JoinSwapped(nn.Join):
         return super().backward(swapped, cache, **kw)
 
 
+def _col2im_ignoring_the_stride(xp, cols, shape, kernel, stride, padding):
+    """nn.conv.col2im with the stride forgotten: output pixel i adds into row i + a, not i*s + a."""
+    (kh, kw), (ph, pw) = kernel, padding
+    n, c, h, w = shape
+    oh, ow = (conv_output_size(size, k, s, p) for size, k, s, p in zip((h, w), kernel, stride, padding))
+    blocks = cols.reshape(n, c, kh, kw, oh, ow)
+    padded = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    for a in range(kh):
+        for b in range(kw):
+            padded[:, :, a:a + oh, b:b + ow] += blocks[:, :, a, b]
+    return padded[:, :, ph:ph + h, pw:pw + w]
+
+
+def _col2im_overwriting_overlaps(xp, cols, shape, kernel, stride, padding):
+    """nn.conv.col2im with ``=`` for ``+=``: where windows overlap, only the last one counts."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    n, c, h, w = shape
+    oh, ow = (conv_output_size(size, k, s, p) for size, k, s, p in zip((h, w), kernel, stride, padding))
+    blocks = cols.reshape(n, c, kh, kw, oh, ow)
+    padded = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    for a in range(kh):
+        for b in range(kw):
+            padded[:, :, a:a + sh * (oh - 1) + 1:sh, b:b + sw * (ow - 1) + 1:sw] = blocks[:, :, a, b]
+    return padded[:, :, ph:ph + h, pw:pw + w]
+
+
+class _Conv2dWithCol2im(nn.Conv2d):
+    """Conv2d whose input gradient goes through another col2im (parameter gradients unchanged)."""
+
+    col2im = None
+
+    def backward(self, dy, cache, *, param_grads=True, input_grad=True):
+        super().backward(dy, cache, param_grads=param_grads, input_grad=False)
+        if not input_grad:
+            return None
+        _, x_shape = cache
+        g = dy.reshape(dy.shape[0], self.out_ch, -1)
+        dcols = self.params["W"].reshape(self.out_ch, -1).T @ g
+        return type(self).col2im(self.backend.xp, dcols, x_shape, self.kernel, self.stride, self.padding)
+
+
+class Conv2dCol2imIgnoresStride(_Conv2dWithCol2im):
+    col2im = staticmethod(_col2im_ignoring_the_stride)
+
+
+class Conv2dCol2imOverwrites(_Conv2dWithCol2im):
+    col2im = staticmethod(_col2im_overwriting_overlaps)
+
+
+class ConvTranspose2dWeightGradInConvLayout(nn.ConvTranspose2d):
+    """Adds dL/dW in Conv2d's (out, in, k, k) layout to a (in, out, k, k) weight (square
+    channel counts, so the shapes agree)."""
+
+    def backward(self, dy, cache, **kw):
+        before = self.grads["W"].copy()
+        dx = super().backward(dy, cache, **kw)
+        self.grads["W"][...] = before + (self.grads["W"] - before).swapaxes(0, 1)
+        return dx
+
+
+class BatchNormWithoutCoupling(nn.BatchNorm):
+    """Training backward as if mu and var were constants (the evaluation formula)."""
+
+    def backward(self, dy, cache, **kw):
+        _, xhat, inv_std = cache
+        return super().backward(dy, (False, xhat, inv_std), **kw)
+
+
+class BatchNormWithoutVarianceTerm(nn.BatchNorm):
+    """Subtracts mean(G) but forgets that the variance moves too (the xhat * mean(G xhat) term)."""
+
+    def backward(self, dy, cache, *, param_grads=True, input_grad=True):
+        train, xhat, inv_std = cache
+        super().backward(dy, cache, param_grads=param_grads, input_grad=False)
+        if not input_grad:
+            return None
+        scale = (self.params["gamma"] * inv_std).reshape(self._shape)
+        return (dy - dy.mean(axis=self._pooled).reshape(self._shape)) * scale
+
+
 @pytest.fixture
 def b(backend_name):
     return nn.get_backend(backend_name, dtype="float64", seed=3)
@@ -128,6 +209,35 @@ def test_join_bug_is_caught(b):
     check_layer(build(nn.Join), x)
     with pytest.raises(GradientCheckError):
         check_layer(build(JoinSwapped), x)
+
+
+@pytest.mark.parametrize("cls, stride", [(Conv2dCol2imIgnoresStride, 2),
+                                         (Conv2dCol2imOverwrites, 1),
+                                         (Conv2dCol2imOverwrites, 2)])
+def test_conv2d_col2im_bugs_are_caught(b, cls, stride):
+    x = _x(b, (2, 2, 7, 6))
+    check_layer(nn.Conv2d(2, 3, 3, b, stride=stride, padding=1, init=nn.Gaussian(0.5)), x)
+    with pytest.raises(GradientCheckError, match=r"input\[direction"):
+        check_layer(cls(2, 3, 3, b, stride=stride, padding=1, init=nn.Gaussian(0.5)), x)
+
+
+def test_conv_transpose_weight_layout_bug_is_caught(b):
+    x = _x(b, (2, 3, 3, 4))
+    settings = dict(stride=2, padding=1, output_padding=1, init=nn.Gaussian(0.5))
+    check_layer(nn.ConvTranspose2d(3, 3, 3, b, **settings), x)
+    with pytest.raises(GradientCheckError, match=r"\bW\[direction"):
+        check_layer(ConvTranspose2dWeightGradInConvLayout(3, 3, 3, b, **settings), x)
+
+
+@pytest.mark.parametrize("cls", [BatchNormWithoutCoupling, BatchNormWithoutVarianceTerm])
+@pytest.mark.parametrize("axis, shape", [("features", (4, 3)), ("channels", (2, 3, 2, 3))])
+def test_batchnorm_coupling_bugs_are_caught(b, cls, axis, shape):
+    x = _x(b, shape)
+    check_layer(nn.BatchNorm(3, b, axis=axis), x)
+    with pytest.raises(GradientCheckError, match=r"input\[direction"):
+        check_layer(cls(3, b, axis=axis), x)
+    # In evaluation mode there is no coupling, and the simplified backward is right.
+    check_layer(BatchNormWithoutCoupling(3, b, axis=axis), x, train=False)
 
 
 def test_loss_bugs_are_caught(b):

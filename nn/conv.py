@@ -1,0 +1,283 @@
+"""Convolution and transposed convolution on NCHW feature maps, with hand-written backward passes.
+
+Both layers rest on one pair of functions that are each other's adjoint:
+
+* ``im2col(x)``: every kernel-sized window of the zero-padded input, laid out as a matrix
+  per example, ``(N, C*kh*kw, OH*OW)``: column p of example n is the window under output
+  pixel p. A convolution is then one matrix product, ``y = W2 @ im2col(x)`` with the weight
+  flattened to ``W2`` of shape ``(out_ch, C*kh*kw)``.
+* ``col2im(cols)``: the adjoint, which adds each column back onto the window it came from
+  (overlapping windows add up) and crops the padding.
+
+A convolution's forward is ``W2 @ im2col(x)`` and its input gradient
+``col2im(W2^T @ dy)``. A transposed convolution is, by definition, the linear map whose
+forward is that input gradient, ``y = col2im(W2^T @ x)``; its input gradient is then the
+convolution's forward, ``dx = W2 @ im2col(dy)`` (docs/backprop.md draws the stride-2 case).
+
+im2col reads the windows through a strided view (no copy until the reshape into the
+matrix); col2im loops over the kh*kw kernel offsets, each one strided slice of the output.
+No loop runs over examples, channels or pixels, and both work on CuPy arrays.
+
+Weights use PyTorch's layouts: a Conv2d weight is ``(out_ch, in_ch, kh, kw)``, a
+ConvTranspose2d weight ``(in_ch, out_ch, kh, kw)``, so ``y = conv(x)`` and ``x' = convT(y)``
+with the same array W are adjoint maps.
+"""
+
+from __future__ import annotations
+
+from .backend import Backend
+from .layers import Gaussian, Layer
+
+__all__ = ["Conv2d", "ConvTranspose2d", "im2col", "col2im", "conv_output_size"]
+
+
+def _pair(value, name: str) -> tuple[int, int]:
+    """An int or a pair of ints as (height, width)."""
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, int) for v in pair):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    return pair
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Output length of a convolution along one axis: floor((size + 2p - k) / s) + 1.
+
+    Input rows past the last full window (when (size + 2p - k) is not a multiple of s)
+    are not read.
+    """
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def im2col(xp, x, kernel, stride, padding):
+    """The windows of x (N, C, H, W) as a matrix per example, (N, C*kh*kw, OH*OW).
+
+    Row ``(c*kh + a)*kw + b`` and column ``i*OW + j`` of example n hold
+    ``x_padded[n, c, i*sh + a, j*sw + b]``: the entry that weight (c, a, b) meets when the
+    kernel sits over output pixel (i, j).
+    """
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    n, c, h, w = x.shape
+    if ph or pw:
+        padded = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
+        padded[:, :, ph:ph + h, pw:pw + w] = x
+    else:
+        padded = x
+    oh = conv_output_size(h, kh, sh, ph)
+    ow = conv_output_size(w, kw, sw, pw)
+    s_n, s_c, s_h, s_w = padded.strides
+    # A read-only view (N, C, kh, kw, OH, OW): stepping an output pixel moves the window
+    # by the stride, stepping a kernel offset moves it by one pixel. The reshape copies.
+    windows = xp.lib.stride_tricks.as_strided(
+        padded, shape=(n, c, kh, kw, oh, ow),
+        strides=(s_n, s_c, s_h, s_w, s_h * sh, s_w * sw),
+    )
+    return windows.reshape(n, c * kh * kw, oh * ow)
+
+
+def col2im(xp, cols, shape, kernel, stride, padding):
+    """The adjoint of im2col: columns (N, C*kh*kw, OH*OW) summed back into x's shape.
+
+    Each entry is added onto the padded-input position im2col read it from; positions
+    under several windows receive the sum, positions under none (the padding's crop, and
+    rows past the last window) receive 0.
+    """
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    n, c, h, w = shape
+    oh = conv_output_size(h, kh, sh, ph)
+    ow = conv_output_size(w, kw, sw, pw)
+    blocks = cols.reshape(n, c, kh, kw, oh, ow)
+    padded = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    # One strided slice per kernel offset (a, b): output pixel (i, j) adds into padded
+    # pixel (i*sh + a, j*sw + b). Within one offset no two pixels collide, so += is exact.
+    for a in range(kh):
+        for b in range(kw):
+            padded[:, :, a:a + sh * (oh - 1) + 1:sh, b:b + sw * (ow - 1) + 1:sw] += blocks[:, :, a, b]
+    if ph or pw:
+        return xp.ascontiguousarray(padded[:, :, ph:ph + h, pw:pw + w])
+    return padded
+
+
+class _ConvBase(Layer):
+    """Shared set-up of the two convolutions: sizes, weight, bias, input checks."""
+
+    def __init__(self, in_ch, out_ch, kernel, backend: Backend, stride, padding, init, bias,
+                 weight_channels: str):
+        super().__init__(backend)
+        self.in_ch, self.out_ch = int(in_ch), int(out_ch)
+        self.kernel = _pair(kernel, "kernel")
+        self.stride = _pair(stride, "stride")
+        self.padding = _pair(padding, "padding")
+        if self.in_ch < 1 or self.out_ch < 1:
+            raise ValueError(f"{type(self).__name__} needs positive channels, got {in_ch} -> {out_ch}")
+        if min(self.kernel) < 1 or min(self.stride) < 1 or min(self.padding) < 0:
+            raise ValueError(
+                f"{type(self).__name__} needs kernel >= 1, stride >= 1 and padding >= 0, got "
+                f"kernel {kernel}, stride {stride}, padding {padding}"
+            )
+        # PyTorch's layouts: channels (out, in) for a convolution, (in, out) for a transposed one.
+        channels = (self.out_ch, self.in_ch) if weight_channels == "out, in" else (self.in_ch, self.out_ch)
+        W = init(backend, channels + self.kernel)
+        backend.check(W, f"{type(self).__name__} (its init)")
+        self._add_param("W", W)
+        if bias:
+            self._add_param("b", backend.zeros((self.out_ch,)))
+
+    def _check_input(self, x, channels: int):
+        self.backend.check(x, repr(self))
+        if x.ndim != 4 or x.shape[1] != channels:
+            raise ValueError(
+                f"{self!r} expects input of shape (batch, {channels}, height, width), "
+                f"got {tuple(x.shape)}"
+            )
+
+    def _bias_backward(self, dy, param_grads: bool) -> None:
+        if param_grads and "b" in self.params:
+            self.grads["b"] += dy.sum(axis=(0, 2, 3))
+
+    def _add_bias(self, y) -> None:
+        if "b" in self.params:
+            y += self.params["b"][None, :, None, None]
+
+    def _settings(self) -> str:
+        text = f"kernel {_show(self.kernel)}"
+        if self.stride != (1, 1):
+            text += f", stride {_show(self.stride)}"
+        if self.padding != (0, 0):
+            text += f", padding {_show(self.padding)}"
+        return text
+
+
+def _show(pair) -> str:
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
+
+
+class Conv2d(_ConvBase):
+    """2-D convolution (cross-correlation, as in every deep-learning library) on NCHW input.
+
+    y[n, o, i, j] = b[o] + sum_{c, a, b'} W[o, c, a, b'] * x_pad[n, c, i*s + a, j*s + b'],
+    with x_pad the input zero-padded by ``padding`` on each side, and output size
+    OH = floor((H + 2p - kh) / s) + 1 (likewise OW). Computed as
+    ``y_n = W2 @ im2col(x)_n`` with W2 = W reshaped to (out_ch, in_ch*kh*kw).
+
+    Derivative, with X = im2col(x) and G = dL/dy as (N, out_ch, OH*OW):
+    dL/dW2 = sum_n G_n X_n^T,  dL/db = sum of G over batch and pixels,
+    dL/dx = col2im(W2^T G_n) (each window's gradient added back where it was read).
+
+    Args:
+        in_ch, out_ch: channels.
+        kernel, stride, padding: ints or (height, width) pairs.
+        backend: the Backend that holds the parameters.
+        init: weight initialisation (default N(0, 0.02^2), DCGAN's).
+        bias: whether the layer has a bias (not needed before a BatchNorm).
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, kernel, backend: Backend, stride=1, padding=0,
+                 init=Gaussian(0.02), bias: bool = True):
+        super().__init__(in_ch, out_ch, kernel, backend, stride, padding, init, bias, "out, in")
+
+    def __repr__(self) -> str:
+        return f"Conv2d({self.in_ch} -> {self.out_ch}, {self._settings()})"
+
+    def forward(self, x, train: bool = True):
+        self._check_input(x, self.in_ch)
+        n, _, h, w = x.shape
+        oh, ow = (conv_output_size(size, k, s, p)
+                  for size, k, s, p in zip((h, w), self.kernel, self.stride, self.padding))
+        if oh < 1 or ow < 1:
+            raise ValueError(
+                f"{self!r}: input of {h}x{w} pixels is smaller than the kernel even with "
+                f"the padding"
+            )
+        cols = im2col(self.backend.xp, x, self.kernel, self.stride, self.padding)
+        y = (self.params["W"].reshape(self.out_ch, -1) @ cols).reshape(n, self.out_ch, oh, ow)
+        self._add_bias(y)
+        return y, (cols, x.shape)
+
+    def backward(self, dy, cache, *, param_grads: bool = True, input_grad: bool = True):
+        cols, x_shape = cache
+        xp = self.backend.xp
+        g = dy.reshape(dy.shape[0], self.out_ch, -1)
+        if param_grads:
+            # sum_n G_n X_n^T as one product over the batch and pixel axes together.
+            self.grads["W"] += xp.tensordot(g, cols, axes=([0, 2], [0, 2])).reshape(self.params["W"].shape)
+        self._bias_backward(dy, param_grads)
+        if not input_grad:
+            return None
+        dcols = self.params["W"].reshape(self.out_ch, -1).T @ g
+        return col2im(xp, dcols, x_shape, self.kernel, self.stride, self.padding)
+
+
+class ConvTranspose2d(_ConvBase):
+    """Transposed convolution ("fractionally strided"): the input gradient of a Conv2d, as a layer.
+
+    With W of shape (in_ch, out_ch, kh, kw), flattened to W2 (in_ch, out_ch*kh*kw), the
+    output is ``y = col2im(W2^T @ x_n) + b``: each input pixel scatters its kernel-sized
+    patch W[c] * x[n, c, i, j] onto output window (i*s, j*s), overlapping patches add,
+    and ``padding`` pixels are cropped from each side. The output size is PyTorch's,
+    OH = (H - 1)*s - 2p + kh + output_padding (likewise OW); ``output_padding < stride``
+    picks among the sizes that a stride-s Conv2d maps back to H.
+
+    This is exactly dL/dx of Conv2d(out_ch -> in_ch) with the same W, so the two are
+    adjoint: <conv(u), v> = <u, convT(v)>.
+
+    Derivative: the adjoint of an input gradient is the forward, so with
+    D = im2col(dL/dy) (N, out_ch*kh*kw, H*W):
+    dL/dx_n = W2 D_n,  dL/dW2 = sum_n x_n D_n^T,  dL/db = sum of dL/dy over batch and pixels.
+
+    Args:
+        in_ch, out_ch: channels.
+        kernel, stride, padding, output_padding: ints or (height, width) pairs.
+        backend: the Backend that holds the parameters.
+        init: weight initialisation (default N(0, 0.02^2), DCGAN's).
+        bias: whether the layer has a bias.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, kernel, backend: Backend, stride=1, padding=0,
+                 output_padding=0, init=Gaussian(0.02), bias: bool = True):
+        super().__init__(in_ch, out_ch, kernel, backend, stride, padding, init, bias, "in, out")
+        self.output_padding = _pair(output_padding, "output_padding")
+        if not all(0 <= op < s for op, s in zip(self.output_padding, self.stride)):
+            raise ValueError(
+                f"ConvTranspose2d needs 0 <= output_padding < stride, got output_padding "
+                f"{output_padding} with stride {stride}"
+            )
+
+    def __repr__(self) -> str:
+        text = f"ConvTranspose2d({self.in_ch} -> {self.out_ch}, {self._settings()}"
+        if self.output_padding != (0, 0):
+            text += f", output_padding {_show(self.output_padding)}"
+        return text + ")"
+
+    def output_size(self, h: int, w: int) -> tuple[int, int]:
+        """(OH, OW) for an input of h x w pixels."""
+        return tuple((size - 1) * s - 2 * p + k + op for size, k, s, p, op in
+                     zip((h, w), self.kernel, self.stride, self.padding, self.output_padding))
+
+    def forward(self, x, train: bool = True):
+        self._check_input(x, self.in_ch)
+        n, _, h, w = x.shape
+        oh, ow = self.output_size(h, w)
+        if oh < 1 or ow < 1:
+            raise ValueError(
+                f"{self!r}: input of {h}x{w} pixels gives an empty output ({oh}x{ow}); "
+                f"the padding crops more than the kernel adds"
+            )
+        xs = x.reshape(n, self.in_ch, h * w)
+        cols = self.params["W"].reshape(self.in_ch, -1).T @ xs
+        y = col2im(self.backend.xp, cols, (n, self.out_ch, oh, ow), self.kernel, self.stride,
+                   self.padding)
+        self._add_bias(y)
+        return y, x
+
+    def backward(self, dy, cache, *, param_grads: bool = True, input_grad: bool = True):
+        x = cache
+        xp = self.backend.xp
+        xs = x.reshape(x.shape[0], self.in_ch, -1)
+        dcols = im2col(xp, dy, self.kernel, self.stride, self.padding)
+        if param_grads:
+            self.grads["W"] += xp.tensordot(xs, dcols, axes=([0, 2], [0, 2])).reshape(self.params["W"].shape)
+        self._bias_backward(dy, param_grads)
+        if not input_grad:
+            return None
+        dx = self.params["W"].reshape(self.in_ch, -1) @ dcols
+        return dx.reshape(x.shape)
