@@ -1,4 +1,13 @@
-"""The ``cgan`` command line."""
+"""The ``cgan`` command line: every subcommand is defined here.
+
+    cgan train mnist / eval / sample      the MNIST experiment (cgan.experiments.mnist)
+    cgan bench                            its benchmark (cgan.experiments.mnist.bench)
+    cgan demo                             a 1-D GAN in seconds (cgan.experiments.toy.demo)
+    cgan train-tagging / eval-tagging / tag   image tagging (cgan.experiments.tagging)
+    cgan features verify | PHOTO...       image features (cgan.data.features)
+
+Each command parses its options here and calls one function of the experiment.
+"""
 
 from __future__ import annotations
 
@@ -54,11 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--model", choices=["cgan", "gan"], default="cgan",
                        help="cgan: conditional (default); gan: the unconditional baseline")
     train.add_argument("--preset", choices=["default", "paper", "original"], default="default",
-                       help="default: the quick recipe (docs/mnist.md); original: the original "
-                            "GAN code's configuration, exactly (simultaneous SGD updates, "
-                            "unit-variance uniform noise, 300 epochs); paper: the conditional "
-                            "paper's text read as that code (decay 1.00004, dropout in G too, "
-                            "stopped when the validation log-likelihood stops improving)")
+                       help="default: the papers' networks for 30 epochs with Adam (lr 2e-4, "
+                            "beta1 0.5), Gaussian noise and dropout 0.5 (docs/mnist.md); "
+                            "original: the original GAN code's configuration, exactly "
+                            "(simultaneous SGD updates, unit-variance uniform noise, 300 epochs); "
+                            "paper: the conditional paper's text read as that code (decay "
+                            "1.00004, dropout in G too, stopped when the validation "
+                            "log-likelihood stops improving)")
     _add_backend_options(train)
     train.add_argument("--epochs", type=_positive_int, help="number of epochs (overrides the preset)")
     train.add_argument("--out", help="run directory (default runs/mnist-MODEL-PRESET-sSEED)")
@@ -153,16 +164,78 @@ def build_parser() -> argparse.ArgumentParser:
     sample.set_defaults(func=_cmd_sample)
 
     bench = sub.add_parser(
-        "bench", add_help=False,
-        help="measure the training iteration against PyTorch, Parzen and memory (docs/performance.md)",
-        description="See `cgan bench --help`.")
-    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
+        "bench", help="measure the training iteration against PyTorch, Parzen and memory (docs/performance.md)",
+        description="The performance benchmark: the MNIST training iteration (ours against "
+                    "PyTorch, interleaved in worker processes), its FLOPs and the matrix-product "
+                    "limit, the Parzen protocol, and the peak memory of a training epoch; "
+                    "docs/performance.md and JSON.")
+    bench.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
+    bench.add_argument("--rounds", type=int, default=15, help="interleaved rounds (default 15)")
+    bench.add_argument("--block", type=int, default=20, help="iterations per block (default 20)")
+    bench.add_argument("--pause", type=float, default=0.3, help="seconds between blocks")
+    bench.add_argument("--quick", action="store_true", help="3 rounds of 5, small Parzen and memory runs")
+    bench.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    bench.add_argument("--no-parzen", action="store_true")
+    bench.add_argument("--no-memory", action="store_true")
+    bench.add_argument("--doc", default=None,
+                       help="markdown file whose section for this backend is rewritten (default: "
+                            "docs/performance.md of the source checkout; '' for none)")
+    bench.add_argument("--json", default=None, help="JSON output (default runs/bench/bench-BACKEND.json)")
+    bench.add_argument("--quiet", action="store_true")
     bench.set_defaults(func=_cmd_bench)
 
-    from .tagging import add_subcommands as add_tagging_subcommands
-
-    add_tagging_subcommands(sub)  # train-tagging, eval-tagging (docs/tagging.md)
+    _add_tagging_subcommands(sub)
+    _add_features_subcommand(sub)
     return parser
+
+
+def _add_tagging_subcommands(sub) -> None:
+    """train-tagging, eval-tagging and tag (docs/tagging.md)."""
+    from .experiments.tagging.config import CONDITIONS, DEFAULT_VECTORS, METHODS
+
+    train = sub.add_parser("train-tagging", help="train the image-tagging model (paper section 4.2)",
+                           description="Train the conditional adversarial tagger on MIR Flickr.")
+    train.add_argument("--condition", choices=CONDITIONS, default="features",
+                       help="features: 1280-d image features (730 images); labels: the 24 concept labels")
+    train.add_argument("--method", choices=METHODS, default="cgan",
+                       help="cgan: adversarial (default); regression: the same generator trained by MSE")
+    train.add_argument("--epochs", type=int, help="epochs (default: 4 for features, 1 for labels)")
+    train.add_argument("--lr", type=float, help="initial learning rate (default 0.1)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--backend", choices=["numpy", "cupy"], default="numpy")
+    train.add_argument("--data-dir", help="MIR Flickr directory (default ../shared/mirflickr)")
+    train.add_argument("--vectors", default=DEFAULT_VECTORS, help="word vectors, word2vec text format")
+    train.add_argument("--out", help="run directory (default runs/tagging-CONDITION-METHOD-sSEED)")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=_cmd_train_tagging)
+    ev = sub.add_parser("eval-tagging", help="evaluate a tagging run: precision@10, recall@10",
+                        description="Generate tags for a run's test images and score them.")
+    ev.add_argument("run_dir")
+    ev.add_argument("--backend", choices=["numpy", "cupy"], default=None)
+    ev.set_defaults(func=_cmd_eval_tagging)
+    tag = sub.add_parser("tag", help="print generated tags for a photo (needs the features extra)",
+                         description="Generate tags for any image with a tagging run trained on "
+                                     "image features (pip install 'cgan-numpy[features]').")
+    tag.add_argument("photo", help="an image file (JPEG, PNG, ...)")
+    tag.add_argument("--run", required=True, help="a run directory made by cgan train-tagging")
+    tag.add_argument("--backend", choices=["numpy", "cupy"], default=None)
+    tag.set_defaults(func=_cmd_tag)
+
+
+def _add_features_subcommand(sub) -> None:
+    """cgan features verify [DATA_DIR] | PHOTO... (docs/features.md; also python -m cgan.features)."""
+    features = sub.add_parser(
+        "features", help="image features of photos, or their check against the shared file (features extra)",
+        description="`cgan features verify [DATA_DIR]`: the EfficientNet-Lite0 features of the "
+                    "shared MIR Flickr images against the shared features file; `cgan features "
+                    "PHOTO...`: the features of any images (pip install 'cgan-numpy[features]').")
+    features.add_argument("what", help="'verify', or an image path")
+    features.add_argument("rest", nargs="*", help="verify: [DATA_DIR]; else more image paths")
+    features.add_argument("--limit", type=int, default=None, help="verify: first N images only")
+    features.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    features.add_argument("--csv", default=None,
+                          help="verify: also write image_id,cosine per image to this file")
+    features.set_defaults(func=_cmd_features)
 
 
 def _positive_float(text: str) -> float:
@@ -212,7 +285,7 @@ def _backend(args) -> nn.Backend:
 
 
 def _cmd_demo(args) -> int:
-    from .demo import run_demo
+    from .experiments.toy.demo import run_demo
 
     backend = _backend(args)
     result = run_demo(backend, steps=args.steps, progress=not args.json)
@@ -239,7 +312,8 @@ def _load_mnist(args):
 
 
 def _cmd_train(args) -> int:
-    from .train import new_run, resolve_config, resume_config, train
+    from .experiments.mnist.config import resolve_config
+    from .experiments.mnist.train import new_run, resume_config, train
 
     wgan = "-wgan" if args.loss == "wasserstein" else ""
     out = args.out or f"runs/mnist-{args.model}{wgan}-{args.preset}-s{args.seed}"
@@ -269,7 +343,7 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_eval(args) -> int:
-    from .evaluate import evaluate_run
+    from .experiments.mnist.evaluate import evaluate_run
 
     backend = _backend(args)
     splits = _load_mnist(args)
@@ -282,11 +356,11 @@ def _cmd_eval(args) -> int:
 
 
 def _cmd_sample(args) -> int:
-    from .evaluate import sample_to_png
+    from .experiments.mnist.evaluate import sample_to_png
 
     backend = _backend(args)
     if args.interpolate:
-        from .evaluate import interpolation_figures
+        from .experiments.mnist.evaluate import interpolation_figures
 
         if args.label is not None:
             raise ValueError("--interpolate sweeps every label; leave out --label")
@@ -298,7 +372,7 @@ def _cmd_sample(args) -> int:
         print(result["interpolation"])
         return 0
     if args.npz:
-        from .evaluate import sample_to_npz
+        from .experiments.mnist.evaluate import sample_to_npz
 
         print(sample_to_npz(args.run_dir, backend, args.npz, label=args.label, n=args.n,
                             which=args.checkpoint, seed=args.seed))
@@ -311,29 +385,86 @@ def _cmd_sample(args) -> int:
 
 
 def _cmd_bench(args) -> int:
-    import importlib.util
-    from pathlib import Path
+    from .experiments.mnist import bench
 
-    script = Path(__file__).resolve().parent.parent / "experiments" / "bench.py"
-    if not script.is_file():
-        return _fail("cgan bench runs experiments/bench.py, which is not installed with the "
-                     "package: run it from a source checkout (pip install -e .)")
-    spec = importlib.util.spec_from_file_location("cgan_bench", script)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module.main(args.bench_args, command=" ".join(["cgan bench", *args.bench_args]))
+    return bench.run(args, command=" ".join(["cgan", *args.argv]))
+
+
+def _cmd_train_tagging(args) -> int:
+    from .experiments.tagging.config import make_config
+    from .experiments.tagging.train import train_tagging
+
+    config = make_config(args.condition, method=args.method, epochs=args.epochs, lr=args.lr,
+                         seed=args.seed, backend=args.backend, data_dir=args.data_dir,
+                         vectors=args.vectors)
+    out = args.out or f"runs/tagging-{config.condition}-{config.method}-s{config.seed}"
+    results = train_tagging(config, out, progress=not args.quiet)
+    print(json.dumps({k: v for k, v in results.items() if k != "predicted"}, sort_keys=True))
+    print(out)
+    return 0
+
+
+def _cmd_eval_tagging(args) -> int:
+    from .experiments.tagging.evaluate import evaluate_run
+
+    results = evaluate_run(args.run_dir, backend=args.backend, progress=False)
+    print(json.dumps({k: v for k, v in results.items() if k != "predicted"}, indent=2, sort_keys=True))
+    return 0
+
+
+def _cmd_tag(args) -> int:
+    from .data.features import FeaturesUnavailable, ImageReadError
+    from .experiments.tagging.evaluate import tag_photo
+
+    try:
+        tags = tag_photo(args.photo, args.run, backend=args.backend)
+    except (FeaturesUnavailable, ImageReadError) as exc:
+        print(f"cgan: error: {exc}", file=sys.stderr)
+        return 1
+    print(" ".join(tags))
+    return 0
+
+
+def _cmd_features(args) -> int:
+    from .data import features
+    from .data.mirflickr import MirFlickrError
+
+    try:
+        if args.threads:
+            features._require()["torch"].set_num_threads(args.threads)
+        if args.what == "verify":
+            data_dir = args.rest[0] if args.rest else None
+            result = features.verify_shared(data_dir, limit=args.limit, stream=sys.stderr)
+            per_image = result.pop("per_image")
+            if args.csv:
+                with open(args.csv, "w") as f:
+                    f.write("image_id,cosine\n")
+                    f.writelines(f"{i},{c:.6f}\n" for i, c in per_image)
+            for key, value in result.items():
+                if key == "seconds":
+                    print(f"{key}: {value:.1f}")
+                else:
+                    print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+            return 0
+        for path in [args.what, *args.rest]:
+            row = features.features_for_photo(path)
+            print(path, " ".join(f"{v:.6g}" for v in row))
+        return 0
+    except (features.FeaturesUnavailable, features.ImageReadError, MirFlickrError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["bench"]:  # its options belong to experiments/bench.py
-        return _cmd_bench(argparse.Namespace(bench_args=argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .data.mnist import MnistError
-    from .train import RunDirError, TrainingDiverged
+    args.argv = argv
     from nn.checkpoint import CheckpointError
+
+    from .core.loop import TrainingDiverged
+    from .core.run import RunDirError
+    from .data.mnist import MnistError
 
     try:
         return args.func(args)

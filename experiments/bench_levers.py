@@ -1,4 +1,4 @@
-"""What each speed choice of nn and cgan.train buys, measured alone (docs/performance.md).
+"""What each speed choice of nn and cgan.core buys, measured alone (docs/performance.md).
 
     python experiments/bench_levers.py [--repeat 7] [--threads N]
 
@@ -10,7 +10,7 @@ blocks, in one process (NumPy, float32):
   pylearn2's unit-major columns with argmax + take_along_axis (this project until
   2026-11-22), on D's first layer (200 rows, 240 units x 5 pieces);
 * the discriminator on real and generated rows: one pass over 200 rows
-  (cgan.train.discriminator_step) against two passes over 100 rows, forward + backward;
+  (cgan.core.steps.discriminator_step) against two passes over 100 rows, forward + backward;
 * the Join's concatenation of the generator's branches (100 x 200 and 100 x 1000), the
   copy that splitting the next layer's weight matrix per branch would save;
 * one SGD momentum update of all the generator's parameters as nn.optim does it (fresh
@@ -51,8 +51,8 @@ def main(argv=None) -> int:
     import numpy as np
 
     import nn
-    from cgan.models import ModelConfig, build_pair
-    from cgan.train import one_hot
+    from cgan.core.noise import one_hot
+    from cgan.models.mnist import ModelConfig, build_pair
 
     b = nn.get_backend("numpy", seed=0)
     rows = []
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     pair = build_pair(b, ModelConfig(model="cgan"))
     d = pair.discriminator
     x, fake = b.uniform((100, 784)), b.uniform((100, 784))
-    y = one_hot(b, b.xp.arange(100) % 10)
+    y = one_hot(b, b.xp.arange(100) % 10, 10)
 
     def one_pass():
         logits, cache = pair.discriminate(np.concatenate([x, fake]), np.concatenate([y, y]))

@@ -4,7 +4,7 @@
 
 Data N(1.5, 0.5^2); z ~ U[-1, 1]; generator and discriminator MLPs (32 ReLU units, two
 hidden layers), Adam (lr 3e-4, beta1 0.5), k = 1, the non-saturating loss, minibatches of
-256, through cgan.train's step functions. At four moments: p_data (black), p_g (green,
+256, through the core's training loop and steps. At four moments: p_data (black), p_g (green,
 a kernel density estimate from 20,000 samples), D(x) (blue dashed) and D* computed from
 p_data and that estimate (thin grey, where m = (p_data + p_g) / 2 >= 0.05). See docs/minimax.md.
 """
@@ -16,7 +16,7 @@ import time
 import _toy_setup  # first: one BLAS thread, the Agg backend, the import path
 import matplotlib.pyplot as plt
 
-from cgan import minimax
+from cgan.experiments.toy import minimax
 
 
 def main(argv=None):

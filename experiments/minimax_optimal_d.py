@@ -2,7 +2,7 @@
 
     python experiments/minimax_optimal_d.py            # seed 0; writes docs/figures/minimax-optimal-d.png
 
-A discriminator (1 -> 64 -> 64 -> 1, ReLU) is trained with cgan.train.discriminator_step
+A discriminator (1 -> 64 -> 64 -> 1, ReLU) is trained with cgan.core.steps.discriminator_step
 against a frozen generator of known density, p_g = N(0.5, 1.5^2), the data being
 0.4 N(-2, 0.5^2) + 0.6 N(2, 0.7^2). Its D(x) is drawn against D*(x) = p_data / (p_data + p_g).
 Then along p_g,t = (1 - t) p_g + t p_data, C(G_t) = V(D*, G_t) and -log 4 + 2 JSD are
@@ -17,8 +17,8 @@ import time
 import _toy_setup  # first: one BLAS thread, the Agg backend, the import path
 import matplotlib.pyplot as plt
 
-from cgan import minimax
-from cgan.toy import LOG4
+from cgan.experiments.toy import minimax
+from cgan.experiments.toy.theory import LOG4
 
 
 def main(argv=None):

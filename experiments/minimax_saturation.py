@@ -20,7 +20,7 @@ import _toy_setup  # first: one BLAS thread, the Agg backend, the import path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from cgan import minimax
+from cgan.experiments.toy import minimax
 
 
 def main(argv=None):

@@ -72,11 +72,12 @@ def command(row: str, epochs: int, resume: bool) -> list[str]:
 
 
 def measure(run_dir: Path, splits, backend) -> dict:
-    from cgan.classifier import features, load_or_train_classifier
+    from cgan.core.run import read_metrics
     from cgan.data.mnist import default_data_dir
-    from cgan.evaluate import EVAL_SEED
-    from cgan.metrics import frechet_distance, label_accuracy
-    from cgan.train import evaluation_labels, generate, load_pair, read_metrics
+    from cgan.evaluation.classifier import features, load_or_train_classifier
+    from cgan.evaluation.metrics import frechet_distance, label_accuracy
+    from cgan.experiments.mnist.evaluate import EVAL_SEED
+    from cgan.experiments.mnist.train import evaluation_labels, generate, load_pair
 
     config, pair, meta = load_pair(run_dir, backend, "latest")
     epoch = int(meta["epoch"])
@@ -100,7 +101,7 @@ def measure(run_dir: Path, splits, backend) -> dict:
 
 def run_row(row: str, splits, backend) -> None:
     from cgan.cli import main as cgan
-    from cgan.train import read_metrics
+    from cgan.core.run import read_metrics
 
     run_dir = ROOT / "runs" / "ablation" / row
     log = run_dir / "ablation.jsonl"

@@ -40,7 +40,7 @@ def measure(trainer, z, y, used):
     logits, cache = pair.discriminate(x, y, train=False)
     _, grad = nn.generator_loss(logits)
     dx = pair.discriminator.backward(grad, cache, param_grads=False)
-    push = pair.discriminator_input_grad(dx)
+    push = dx[0] if pair.conditional else dx  # dL/dx (a conditional D also returns dL/dy)
     unit = push / xp.maximum(xp.sqrt((push * push).sum(axis=1, keepdims=True)), 1e-30)
     n = unit.shape[0]
     cosine = (float((unit @ unit.T).sum()) - n) / (n * (n - 1))
@@ -55,14 +55,17 @@ def measure(trainer, z, y, used):
 
 def probe(model: str, preset: str, updates: int, every: int, overrides: dict, out=None) -> list[dict]:
     from cgan.data.mnist import load_mnist
-    from cgan.train import Trainer, one_hot, resolve_config, sample_noise, simultaneous_step
+    from cgan.core.noise import one_hot, sample_noise
+    from cgan.core.steps import Minibatch, discriminator_step, generator_step, simultaneous_step
+    from cgan.experiments.mnist.config import resolve_config
+    from cgan.experiments.mnist.train import Trainer
 
     config = resolve_config(model, preset, eval_samples=100, eval_valid_points=100, **overrides)
     trainer = Trainer(config, ROOT / "runs" / "collapse-probe", load_mnist(progress=False), progress=False)
     b, pair, cfg = trainer.backend, trainer.pair, config
     fixed = b.with_seed(99)
-    z = sample_noise(fixed, cfg.noise, 100, pair.config.noise_dim)
-    y = one_hot(b, b.xp.arange(100) // 10) if pair.conditional else None
+    z = sample_noise(fixed, cfg.noise, 100, pair.noise_dim)
+    y = one_hot(b, b.xp.arange(100) // 10, 10) if pair.conditional else None
     n = int(trainer.data.train_x.shape[0])
     used = trainer.data.marginals > 0.01
     records = []
@@ -80,21 +83,22 @@ def probe(model: str, preset: str, updates: int, every: int, overrides: dict, ou
             break
         if position + cfg.batch_size > n:
             epoch += 1
-            for opt in (trainer.g_opt, trainer.d_opt):
-                opt.set_epoch(epoch)
+            trainer.opt.set_epoch(epoch)
             order, position = b.xp.argsort(b.uniform((n,))), 0
         idx = order[position:position + cfg.batch_size]
         position += cfg.batch_size
         x = trainer.data.train_batch(idx, b.dtype)
-        labels = one_hot(b, trainer.data.train_y[idx]) if pair.conditional else None
-        noise = sample_noise(b, cfg.noise, cfg.batch_size, pair.config.noise_dim)
-        fake_labels = trainer._fake_labels(labels)
+        labels = one_hot(b, trainer.data.train_y[idx], 10) if pair.conditional else None
+        noise = sample_noise(b, cfg.noise, cfg.batch_size, pair.noise_dim)
+        fake_labels = trainer.draw.generated_condition(labels)
+        objective = cfg.objective()
         if cfg.update == "simultaneous":
-            simultaneous_step(pair, trainer.d_opt, trainer.g_opt, x, labels, noise, fake_labels)
+            simultaneous_step(pair, trainer.opt, Minibatch(x, labels, noise, fake_labels), objective)
         else:
-            trainer.d_step(pair, trainer.d_opt, x, labels, noise, fake_labels)
-            noise = sample_noise(b, cfg.noise, cfg.batch_size, pair.config.noise_dim)
-            trainer.g_step(pair, trainer.g_opt, trainer._fake_labels(labels), noise)
+            discriminator_step(pair, trainer.opt, Minibatch(x, labels, noise, fake_labels), objective)
+            noise = sample_noise(b, cfg.noise, cfg.batch_size, pair.noise_dim)
+            fake_labels = trainer.draw.generated_condition(labels)
+            generator_step(pair, trainer.opt, Minibatch(x, labels, noise, fake_labels), objective)
     return records
 
 

@@ -13,16 +13,16 @@ from __future__ import annotations
 import json
 import sys
 
-from cgan import plots
 from cgan.data.mnist import load_mnist
-from cgan.train import Trainer, evaluation_labels, generate, resolve_config
+from cgan.evaluation import plots
+from cgan.experiments.mnist.config import resolve_config
+from cgan.experiments.mnist.train import Trainer, evaluation_labels, generate
 
 
 def spreads(trainer, config):
     b = trainer.backend
     labels = evaluation_labels(b, 1000)
-    trainer.eval_backend.reseed(5)
-    x = generate(trainer.pair, b, trainer.eval_backend, config, labels=labels).reshape(10, 100, 784)
+    x = generate(trainer.pair, b, b.with_seed(5), config, labels=labels).reshape(10, 100, 784)
     return round(float(x.std(axis=1).mean()), 4), round(float(x.mean(axis=1).std(axis=0).mean()), 4)
 
 

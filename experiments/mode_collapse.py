@@ -4,7 +4,7 @@
 
 Data: 8 Gaussians of std 0.05 on a circle of radius 2; noise N(0, I_2); generator and
 discriminator (critic) MLPs with two hidden layers of 64 ReLU units; minibatches of 256;
-2,500 generator steps through cgan.train's step functions.
+2,500 generator steps through the core's training loop and steps.
 
 * bce: the non-saturating loss, Adam (lr 1e-3, beta1 0.5), k = 1.
 * wasserstein c=0.01 (the WGAN paper's clipping) and c=0.1: the critic loss, RMSProp
@@ -22,7 +22,7 @@ import time
 import _toy_setup  # first: one BLAS thread, the Agg backend, the import path
 import matplotlib.pyplot as plt
 
-from cgan import minimax
+from cgan.experiments.toy import minimax
 
 SETTINGS = (("bce", dict(loss="bce")),
             ("wasserstein c=0.01", dict(loss="wasserstein", clip=0.01)),

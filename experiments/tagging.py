@@ -23,9 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import nn  # noqa: E402
-from cgan import tagging  # noqa: E402
+from cgan.core.loop import TrainingDiverged  # noqa: E402
+from cgan.experiments.tagging import evaluate  # noqa: E402
+from cgan.experiments.tagging.config import CONDITIONS, make_config  # noqa: E402
+from cgan.experiments.tagging.data import load_data  # noqa: E402
+from cgan.experiments.tagging.train import train_tagging  # noqa: E402
 from nn.fileio import atomic_write  # noqa: E402
-from cgan.train import TrainingDiverged  # noqa: E402
 
 BEGIN, END = "<!-- tagging-results:begin -->", "<!-- tagging-results:end -->"
 MACHINE = "2-core CPU shared with other runs, OPENBLAS_NUM_THREADS=1"
@@ -52,18 +55,18 @@ OPTIONAL = {
 def oracle_mean_tags(data, b):
     """Reference, not a method: the tag rule applied to each test image's own mean user-tag
     vector (the best a generator that outputs that vector could do)."""
-    truth = tagging.multi_hot(data.test_tags, len(data.vocab), b)
+    truth = evaluate.multi_hot(data.test_tags, len(data.vocab), b)
     mean = (truth @ data.word_vectors) / truth.sum(axis=1, keepdims=True)
-    return tagging.tags_from_samples(mean, mean.shape[0], data.word_vectors, b)[0]
+    return evaluate.tags_from_samples(mean, mean.shape[0], data.word_vectors, b)[0]
 
 
 def global_mean_tags(data, b):
     """Reference: the tag rule on the mean training tag vector (what a generator that
     ignores its condition and regresses to the mean would output)."""
-    counts = tagging.multi_hot(data.train_tags, len(data.vocab), b).sum(axis=0)
+    counts = evaluate.multi_hot(data.train_tags, len(data.vocab), b).sum(axis=0)
     mean = (counts @ data.word_vectors)[None, :]
     n = data.test_cond.shape[0]
-    return tagging.tags_from_samples(b.xp.repeat(mean, n, axis=0), n, data.word_vectors, b)[0]
+    return evaluate.tags_from_samples(b.xp.repeat(mean, n, axis=0), n, data.word_vectors, b)[0]
 
 
 def ridge_tags(data, b, lams=(1.0, 100.0, 1e4)):
@@ -72,7 +75,7 @@ def ridge_tags(data, b, lams=(1.0, 100.0, 1e4)):
     weight is the best of ``lams`` *on the test images*, so this is an optimistic bound on
     what a linear map into the word-vector space achieves with this decoding."""
     xp = b.xp
-    truth = tagging.multi_hot(data.train_tags, len(data.vocab), b)
+    truth = evaluate.multi_hot(data.train_tags, len(data.vocab), b)
     target = (truth @ data.word_vectors) / truth.sum(axis=1, keepdims=True)
     ones = xp.ones((data.train_cond.shape[0], 1), dtype=b.dtype)
     x = xp.concatenate([data.train_cond, ones], axis=1)
@@ -80,8 +83,8 @@ def ridge_tags(data, b, lams=(1.0, 100.0, 1e4)):
     best, best_p = None, -1.0
     for lam in lams:
         weights = xp.linalg.solve(x.T @ x + lam * xp.eye(x.shape[1], dtype=b.dtype), x.T @ target)
-        predicted = tagging.tags_from_samples(xt @ weights, xt.shape[0], data.word_vectors, b)[0]
-        precision = tagging.evaluate_predictions(predicted, data, b)["precision@10"]
+        predicted = evaluate.tags_from_samples(xt @ weights, xt.shape[0], data.word_vectors, b)[0]
+        precision = evaluate.evaluate_predictions(predicted, data, b)["precision@10"]
         if precision > best_p:
             best, best_p = predicted, precision
     return best
@@ -89,9 +92,9 @@ def ridge_tags(data, b, lams=(1.0, 100.0, 1e4)):
 
 def run_condition(condition: str, seed: int, base: Path, only=None) -> None:
     b = nn.get_backend("numpy", seed=seed)
-    config = tagging.make_config(condition, seed=seed)
-    data = tagging.load_data(config, b)
-    for name, kind in (("popular", tagging.popular_tags), ("knn5", tagging.knn_tags),
+    config = make_config(condition, seed=seed)
+    data = load_data(config, b)
+    for name, kind in (("popular", evaluate.popular_tags), ("knn5", evaluate.knn_tags),
                        ("oracle-mean", oracle_mean_tags), ("global-mean", global_mean_tags),
                        ("ridge", ridge_tags)):
         out = base / f"{condition}-{name}" / "results.json"
@@ -99,7 +102,7 @@ def run_condition(condition: str, seed: int, base: Path, only=None) -> None:
             continue
         start = time.perf_counter()
         predicted = kind(data, b)
-        res = tagging.evaluate_predictions(predicted, data, b)
+        res = evaluate.evaluate_predictions(predicted, data, b)
         res.update(train_seconds=0.0, eval_seconds=time.perf_counter() - start,
                    predicted=b.to_numpy(predicted).tolist())
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -108,10 +111,10 @@ def run_condition(condition: str, seed: int, base: Path, only=None) -> None:
     for name, overrides in runs_for(condition) + extra:
         if (base / name / "results.json").exists() or (only and name not in only):
             continue
-        c = tagging.make_config(condition, seed=seed, **overrides)
+        c = make_config(condition, seed=seed, **overrides)
         start = time.perf_counter()
         try:
-            res = tagging.train_tagging(c, base / name, data=data, exist_ok=True)
+            res = train_tagging(c, base / name, data=data, exist_ok=True)
         except TrainingDiverged as exc:
             res = {"diverged": str(exc), "train_seconds": time.perf_counter() - start}
         res["wall_seconds"] = time.perf_counter() - start
@@ -140,7 +143,7 @@ LABELS = {
 
 
 def report(seed: int, base: Path, command: str) -> None:
-    config = tagging.make_config("features", seed=seed)
+    config = make_config("features", seed=seed)
     b = nn.get_backend("numpy", seed=seed)
     lines = [f"Command: `{command}`; seed {seed}; machine: {MACHINE} "
              f"({platform.machine()}, Python {platform.python_version()}). Split: split_rows(seed=0) "
@@ -149,7 +152,7 @@ def report(seed: int, base: Path, command: str) -> None:
               "cos within image / all samples | epochs (updates) | time |",
               "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     examples = {}
-    for condition in tagging.CONDITIONS:
+    for condition in CONDITIONS:
         for key, label in LABELS.items():
             res = _load(base, f"{condition}-{key}")
             if res is None and key.endswith("20ep"):
@@ -170,7 +173,7 @@ def report(seed: int, base: Path, command: str) -> None:
             examples[(condition, key)] = res.get("predicted")
     # Example rows: the features condition (images exist for it).
     config.condition = "features"
-    data = tagging.load_data(config, b)
+    data = load_data(config, b)
     vocab = data.vocab
     rows = [i for i, path in enumerate(data.test_image_paths) if Path(path).exists()][:5]
     lines += ["", "Examples (features condition, first test images with a thumbnail):", "",
@@ -237,7 +240,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     base = ROOT / "runs" / f"tagging-exp-s{args.seed}"
     if not args.report:
-        for condition in (tagging.CONDITIONS if args.condition == "both" else (args.condition,)):
+        for condition in (CONDITIONS if args.condition == "both" else (args.condition,)):
             run_condition(condition, args.seed, base, args.only)
     report(args.seed, base, args.command)
     return 0

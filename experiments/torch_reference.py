@@ -38,7 +38,7 @@ from torch import nn as tnn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cgan.data.mnist import load_mnist  # noqa: E402
-from cgan.train import PRESETS, TrainConfig, resolve_config  # noqa: E402
+from cgan.experiments.mnist.config import PRESETS, TrainConfig, resolve_config  # noqa: E402
 
 
 def uniform_(tensor, irange, gen):
@@ -71,7 +71,7 @@ def dropout(keep):
 
 def generator_top(cfg, hidden, marginals, gen):
     """The hidden layers, the optional dropout on the last one, and the 784 sigmoid outputs
-    whose bias is the logit of the pixel marginals clipped to [c, 1 - c] (cgan.models)."""
+    whose bias is the logit of the pixel marginals clipped to [c, 1 - c] (cgan.models.mnist)."""
     out = linear(1200, 784, cfg.g_irange, gen)
     if cfg.marginal_bias:
         with torch.no_grad():
@@ -150,7 +150,7 @@ def noise(cfg, n, gen):
 class Optimizer:
     """nn.SGD (pylearn2's momentum: v <- m v - lr g, p <- p + v), nn.Adam or nn.RMSProp,
     with the learning rate lr / decay**updates floored at lr_min and the momentum ramped
-    per epoch, as cgan.train.make_optimizer builds them."""
+    per epoch, as cgan.core.optim.make_optimizer builds them."""
 
     def __init__(self, params, cfg: TrainConfig):
         self.params, self.cfg = list(params), cfg
@@ -199,7 +199,7 @@ def run(cfg: TrainConfig, epochs: int, seed: int, train_limit=None, out=None, ev
     if cfg.loss != "bce" or cfg.k_steps != 1 or cfg.init != "uniform" or cfg.max_col_norm:
         raise SystemExit("torch_reference mirrors the bce loss with one D step per G step, "
                          "uniform initialisation and no column-norm limit")
-    from cgan.parzen import parzen_evaluate
+    from cgan.evaluation.parzen import parzen_evaluate
     import nn
 
     torch.manual_seed(seed)  # dropout masks

@@ -1,7 +1,7 @@
 """Train 200-d skip-gram tag vectors on MIR Flickr's all_tags.txt and show nearest neighbours.
 
 The conditional adversarial nets paper conditioned its tagging model on 200-d skip-gram
-vectors of user tags; this reproduces that step with cgan.wordvec (nn.Embedding tables,
+vectors of user tags; this reproduces that step with cgan.models.wordvec (nn.Embedding tables,
 negative sampling, no autograd) and writes them in word2vec's text format. Then it prints
 the 8 nearest neighbours (cosine similarity) of a few tags, the table in docs/wordvec.md:
 
@@ -19,7 +19,7 @@ import time
 
 import nn
 from cgan.data.mirflickr import MirFlickrError, load_mirflickr
-from cgan.wordvec import load_word2vec, nearest_words, save_word2vec, train_word_vectors
+from cgan.models.wordvec import load_word2vec, nearest_words, save_word2vec, train_word_vectors
 
 QUERIES = ("sky", "dog", "sea", "flower", "night", "portrait", "car", "food")
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import nn
-from cgan import classifier as clf
-from cgan.metrics import frechet_distance, label_accuracy, mean_and_covariance
-from cgan.plots import image_mosaic, plot_training_curves, save_image_grid, save_samples_over_training
+from cgan.evaluation import classifier as clf
+from cgan.evaluation.metrics import frechet_distance, label_accuracy, mean_and_covariance
+from cgan.evaluation.plots import image_mosaic, plot_training_curves, save_image_grid, save_samples_over_training
 
 
 def synthetic_splits(n_train=1000, n_test=300, noise=0.3, seed=0):

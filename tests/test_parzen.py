@@ -9,8 +9,8 @@ import pytest
 from scipy.special import logsumexp
 
 import nn
-from cgan import parzen
-from cgan.parzen import (
+from cgan.evaluation import parzen
+from cgan.evaluation.parzen import (
     DEFAULT_SIGMAS,
     ParzenResult,
     parzen_evaluate,

@@ -11,16 +11,11 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import nn
-from cgan.models import ModelConfig, build_pair
-from cgan.train import (
-    RunDirError,
-    Trainer,
-    TrainingDiverged,
-    load_pair,
-    resolve_config,
-    resume_config,
-    train,
-)
+from cgan.core.loop import TrainingDiverged
+from cgan.core.run import RunDirError
+from cgan.experiments.mnist.config import resolve_config
+from cgan.experiments.mnist.train import Trainer, load_pair, resume_config, train
+from cgan.models.mnist import ModelConfig, build_pair
 from nn.gradcheck import check_layer
 
 from .helpers import KINK_MARGIN, kink_margin
@@ -50,6 +45,7 @@ def test_shapes_and_ranges(backend_name, model):
     pair = build_pair(b, ModelConfig(model=model), marginals)
     z = b.uniform((7, 100))
     y = b.xp.eye(10, dtype=b.dtype)[b.xp.arange(7)]
+    y = y if pair.conditional else None  # an unconditional pair takes no condition
     x, _ = pair.generate(z, y)
     assert x.shape == (7, 784) and x.dtype == np.float32
     assert float(x.min()) >= 0 and float(x.max()) <= 1
@@ -241,7 +237,9 @@ def test_config_validation():
 def test_discriminator_step_equals_two_separate_passes(model):
     """discriminator_step runs D once on [x; G(z)] (a speed choice); without dropout its
     update must equal the one from two passes, real then generated, each weighted 1/2."""
-    from cgan.train import discriminator_step, one_hot
+    from cgan.core.noise import one_hot
+    from cgan.core.optim import Optimizers
+    from cgan.core.steps import BCE, Minibatch, discriminator_step
 
     b = nn.get_backend("numpy", dtype="float64", seed=3)
     config = ModelConfig(model=model, width_scale=0.05, image_dim=12, d_input_keep=1.0,
@@ -249,7 +247,7 @@ def test_discriminator_step_equals_two_separate_passes(model):
     pair = build_pair(b, config)
     d = pair.discriminator
     x = b.uniform((7, 12))
-    y = one_hot(b, b.xp.arange(7) % 10) if model == "cgan" else None
+    y = one_hot(b, b.xp.arange(7) % 10, 10) if model == "cgan" else None
     z = b.normal((7, config.noise_dim))
     before = {k: v.copy() for k, v in d.params.items()}
 
@@ -264,7 +262,8 @@ def test_discriminator_step_equals_two_separate_passes(model):
     expected = {k: before[k] - g for k, g in d.grads.items()}
 
     opt = nn.SGD(d.params, d.grads, lr=1.0, momentum=0.0)
-    loss, d_real, d_fake = discriminator_step(pair, opt, x, y, z)
+    out = discriminator_step(pair, Optimizers(d=opt), Minibatch(x, y, z, y), BCE())
+    loss, d_real, d_fake = out["d_loss"], out["d_real"], out["d_fake"]
     for key, value in d.params.items():
         np.testing.assert_allclose(value, expected[key], rtol=1e-12, atol=1e-14, err_msg=key)
     assert abs(float(d_real) - float(nn.functional.sigmoid(real_logits).mean())) < 1e-12
@@ -276,7 +275,7 @@ def test_training_pixels_stay_uint8_and_batches_match_the_float_splits():
     """The trainer keeps MNIST's uint8 pixels (a quarter of the memory) and scales each
     minibatch: the batch must equal the float32 split's rows exactly."""
     from cgan.data.mnist import make_splits
-    from cgan.train import to_device
+    from cgan.experiments.mnist.train import to_device
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(30, 28, 28), dtype=np.uint8)
@@ -326,8 +325,8 @@ def test_wasserstein_run_clips_the_critic_and_logs_its_estimate(tmp_path, model)
     before = {k: v.copy() for k, v in d.params.items()}
     record = trainer.train_epoch()
     # 300 examples / 20 = 15 critic steps, a generator step after every 5th
-    assert trainer.d_opt.updates == 15 and trainer.g_opt.updates == 3
-    assert isinstance(trainer.d_opt, nn.RMSProp) and isinstance(trainer.g_opt, nn.RMSProp)
+    assert trainer.opt.d.updates == 15 and trainer.opt.g.updates == 3
+    assert isinstance(trainer.opt.d, nn.RMSProp) and isinstance(trainer.opt.g, nn.RMSProp)
     for key, p in d.params.items():
         assert p.dtype == np.float32
         assert float(np.abs(p).max()) <= np.float32(0.02), key
@@ -350,14 +349,16 @@ def test_wasserstein_critic_learns_to_separate(tmp_path):
         return float(pair.discriminate(real, y, train=False)[0].mean()
                      - pair.discriminate(fake, y, train=False)[0].mean())
 
-    from cgan.train import critic_step
+    from cgan.core.optim import Optimizers
+    from cgan.core.steps import Minibatch, Wasserstein, discriminator_step
 
     before = estimate()
     for i in range(20):
         idx = b.xp.arange(i * 20, (i + 1) * 20) % 500
         x = b.asarray(splits.train_x[b.to_numpy(idx)])
         yy = b.xp.eye(10, dtype=b.dtype)[b.asarray(splits.train_y[b.to_numpy(idx)], dtype="int64")]
-        critic_step(pair, trainer.d_opt, x, yy, b.normal((20, 100)), clip=0.05)
+        discriminator_step(pair, Optimizers(d=trainer.opt.d), Minibatch(x, yy, b.normal((20, 100)), yy),
+                           Wasserstein(clip=0.05))
     assert estimate() > before + 1e-3
 
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import nn
-from cgan.wordvec import (
+from cgan.models.wordvec import (
     SkipGram,
     Word2VecError,
     cooccurrence_pairs,

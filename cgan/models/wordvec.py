@@ -44,7 +44,7 @@ from nn.backend import Backend, array_module, get_backend
 from nn.fileio import atomic_write
 from nn.functional import sigmoid, softplus
 
-from .progress import Progress
+from ..core.progress import Progress
 
 __all__ = [
     "Word2VecError",

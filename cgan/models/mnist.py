@@ -26,6 +26,11 @@ from dataclasses import dataclass
 
 import nn
 
+from ..core.pair import AdversarialPair
+
+__all__ = ["IMAGE_DIM", "N_CLASSES", "NOISE_DIM", "ModelConfig", "build_pair", "conditional_generator",
+           "conditional_discriminator", "unconditional_generator", "unconditional_discriminator"]
+
 IMAGE_DIM = 784
 N_CLASSES = 10
 NOISE_DIM = 100
@@ -48,8 +53,9 @@ class ModelConfig:
     marginal_clip: float = 1e-3     # ... clipped to [c, 1 - c] first (pylearn2 used 1e-7:
                                     # pixels never on in training start at logit -16.1,
                                     # not -6.9)
-    # Tests build the same networks smaller: every hidden width times width_scale, and
-    # images of image_dim pixels. The published networks have 1.0 and 784.
+    # The same networks, smaller: every hidden width times width_scale (quick checks: the
+    # tests, tests/golden), and images of image_dim pixels. The published networks have
+    # 1.0 and 784.
     width_scale: float = 1.0
     image_dim: int = IMAGE_DIM
 
@@ -71,30 +77,6 @@ class ModelConfig:
             value = getattr(self, name)
             if not 0.0 < value <= 1.0:
                 raise ValueError(f"{name} is a keep probability in (0, 1], got {value}")
-
-
-class AdversarialPair:
-    """A generator and a discriminator, conditional or not, with one calling convention.
-
-    ``generate(z, y)`` and ``discriminate(x, y)`` take the one-hot labels ``y`` (ignored by
-    the unconditional pair, which may be given None) and return ``(output, cache)``;
-    ``discriminator_input_grad`` picks dL/dx out of the discriminator's input gradient.
-    """
-
-    def __init__(self, generator: nn.Layer, discriminator: nn.Layer, config: ModelConfig):
-        self.generator = generator
-        self.discriminator = discriminator
-        self.config = config
-        self.conditional = config.model == "cgan"
-
-    def generate(self, z, y, train: bool = True):
-        return self.generator.forward((z, y) if self.conditional else z, train)
-
-    def discriminate(self, x, y, train: bool = True):
-        return self.discriminator.forward((x, y) if self.conditional else x, train)
-
-    def discriminator_input_grad(self, dx):
-        return dx[0] if self.conditional else dx
 
 
 def _sigmoid_bias_from_marginals(backend: nn.Backend, marginals, clip: float):
@@ -181,4 +163,4 @@ def build_pair(backend: nn.Backend, config: ModelConfig, pixel_marginals=None) -
     else:
         g = unconditional_generator(backend, config, bias)
         d = unconditional_discriminator(backend, config)
-    return AdversarialPair(g, d, config)
+    return AdversarialPair(g, d, conditional=config.model == "cgan", noise_dim=config.noise_dim)

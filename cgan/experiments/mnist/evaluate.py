@@ -18,10 +18,18 @@ from pathlib import Path
 
 from nn.backend import Backend, array_module
 
-from .train import evaluation_labels, generate, load_pair, write_json
+from ...core.noise import sample_noise
+from ...core.run import write_json
+from ...core.streams import Recorded, Streams
+from .train import evaluation_labels, generate, labels_one_hot, load_pair
 
-# Evaluation noise comes from its own stream, so results do not depend on training's.
+# Evaluation noise comes from streams of its own, rooted at a fixed seed rather than the
+# run's, so that every run and checkpoint is scored on the same noise.
 EVAL_SEED = 12345
+EVAL_STREAMS = Streams(EVAL_SEED, {
+    "samples": Recorded(0),   # the samples scored (Parzen, label accuracy, Frechet)
+    "figure": Recorded(1),    # the figure2.png grid
+})
 
 
 # parzen_ll.py chose sigma on the first 1,000 validation images (its --limit_size).
@@ -31,15 +39,15 @@ SIGMA_POINTS = 1_000
 def evaluate_run(run_dir, backend: Backend, splits, *, which: str = "best", n_samples: int = 10_000,
                  sigma_points: int = SIGMA_POINTS, data_dir=None, progress: bool = True) -> dict:
     """Evaluate the ``which`` checkpoint of a run; writes eval.json and figure2.png into the run."""
-    from . import plots
-    from .classifier import features, load_or_train_classifier
-    from .data.mnist import default_data_dir
-    from .metrics import frechet_distance, label_accuracy
-    from .parzen import parzen_evaluate
+    from ...data.mnist import default_data_dir
+    from ...evaluation import plots
+    from ...evaluation.classifier import features, load_or_train_classifier
+    from ...evaluation.metrics import frechet_distance, label_accuracy
+    from ...evaluation.parzen import parzen_evaluate
 
     run_dir = Path(run_dir)
     config, pair, meta = load_pair(run_dir, backend, which)
-    noise = backend.with_seed(EVAL_SEED)
+    noise = EVAL_STREAMS.backend("samples", like=backend)
     start = time.perf_counter()
     labels = evaluation_labels(backend, n_samples) if pair.conditional else None
     if pair.conditional and n_samples % 10:
@@ -77,7 +85,7 @@ def evaluate_run(run_dir, backend: Backend, splits, *, which: str = "best", n_sa
         result["label_accuracy"] = label_accuracy(classifier, samples, labels)
 
     figure_labels = evaluation_labels(backend, 100) if pair.conditional else None
-    grid = generate(pair, backend, backend.with_seed(EVAL_SEED + 1), config, labels=figure_labels, n=100)
+    grid = generate(pair, backend, EVAL_STREAMS.backend("figure", like=backend), config, labels=figure_labels, n=100)
     plots.save_image_grid(backend.to_numpy(grid), run_dir / "figure2.png", nrow=10,
                           title=f"{config.model} samples, epoch {meta['epoch']}",
                           row_labels=list(range(10)) if pair.conditional else None)
@@ -88,7 +96,7 @@ def evaluate_run(run_dir, backend: Backend, splits, *, which: str = "best", n_sa
 def sample_to_png(run_dir, backend: Backend, *, label=None, n: int = 64, output="samples.png",
                   which: str = "best", seed: int = 0) -> Path:
     """Draw n samples (of one digit, or one row per digit) from a run into a PNG grid."""
-    from . import plots
+    from ...evaluation import plots
 
     config, pair, _ = load_pair(run_dir, backend, which)
     xp = backend.xp
@@ -171,13 +179,12 @@ def interpolation_figures(run_dir, backend: Backend, *, output="samples.png", wh
     distribution. Returns the two paths and the host image grids, shaped (rows, 10, pixels)
     and (10, steps, pixels).
     """
-    from . import plots
-    from .train import one_hot, sample_noise
+    from ...evaluation import plots
 
     config, pair, meta = load_pair(run_dir, backend, which)
     if not pair.conditional:
         raise ValueError("--interpolate needs a conditional (cgan) run; this run is an unconditional GAN")
-    xp, dim = backend.xp, pair.config.noise_dim
+    xp, dim = backend.xp, pair.noise_dim
     noise = backend.with_seed(seed)
     z = sample_noise(noise, config.noise, rows, dim)
     ends = sample_noise(noise, config.noise, 2, dim)
@@ -185,10 +192,10 @@ def interpolation_figures(run_dir, backend: Backend, *, output="samples.png", wh
 
     # (a) row r, column c: noise z_r, label c
     labels_a = xp.tile(xp.arange(10), rows)
-    images_a, _ = pair.generate(xp.repeat(z, 10, axis=0), one_hot(backend, labels_a), train=False)
+    images_a, _ = pair.generate(xp.repeat(z, 10, axis=0), labels_one_hot(backend, labels_a), train=False)
     # (b) row = label, column = point on the path
     labels_b = xp.repeat(xp.arange(10), steps)
-    images_b, _ = pair.generate(xp.tile(path, (10, 1)), one_hot(backend, labels_b), train=False)
+    images_b, _ = pair.generate(xp.tile(path, (10, 1)), labels_one_hot(backend, labels_b), train=False)
 
     output = Path(output)
     stem = output.with_suffix("")

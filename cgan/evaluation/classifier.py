@@ -1,9 +1,9 @@
 """An MNIST classifier built with ``nn``, used to evaluate generated digits.
 
 Two uses: the fraction of conditional samples that the classifier assigns to their
-conditioning label (cgan.metrics.label_accuracy), and its penultimate-layer features, whose
-Frechet distance between generated and real digits measures sample quality
-(cgan.metrics.frechet_distance).
+conditioning label (cgan.evaluation.metrics.label_accuracy), and its penultimate-layer
+features, whose Frechet distance between generated and real digits measures sample
+quality (cgan.evaluation.metrics.frechet_distance).
 
 Architecture (an MLP, trained from scratch with this project's hand-written backward
 passes)::
@@ -30,7 +30,7 @@ from pathlib import Path
 import nn
 import nn.checkpoint
 
-from .progress import Progress
+from ..core.progress import Progress
 
 __all__ = [
     "CACHE_NAME",

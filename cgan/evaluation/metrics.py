@@ -1,7 +1,8 @@
 """Sample-quality metrics: label accuracy under a classifier, and the Frechet distance.
 
 * ``label_accuracy``: for conditional samples, the fraction that the MNIST classifier
-  (cgan.classifier) assigns to the label they were generated for, overall and per class.
+  (cgan.evaluation.classifier) assigns to the label they were generated for, overall and
+  per class.
 * ``frechet_distance``: the Frechet distance between Gaussians fitted to two sets of
   features (Heusel et al. 2017's FID, here on the classifier's 256 penultimate features
   instead of Inception's):
@@ -37,7 +38,7 @@ def label_accuracy(classifier, samples, labels, *, classes: int = 10) -> dict:
     """How often the classifier assigns each sample to its conditioning label.
 
     Args:
-        classifier: a network from cgan.classifier.
+        classifier: a network from cgan.evaluation.classifier.
         samples: (n, 784) array on the classifier's backend and in its dtype.
         labels: (n,) integer class indices (a backend array, or a host array, which is
             copied to the samples' device).
