@@ -155,7 +155,7 @@ def figure1(*, seed: int = 0, steps: int = 1500, moments=(0, 150, 400, 1500), ba
     d_opt, g_opt = _adam(pair.discriminator, lr), _adam(pair.generator, lr)
     eval_noise = streams.backend("figure1_eval", like=b)
     x = b64.xp.linspace(-4.0, 6.0, 1001)
-    p_data = theory.normal_pdf(xp, x, DATA_MEAN, DATA_STD)
+    p_data = theory.normal_pdf(x, DATA_MEAN, DATA_STD)
     snaps = []
 
     def record(step):

@@ -6,8 +6,9 @@ discriminator D*, the value function V, the Jensen-Shannon divergence, the virtu
 training criterion C(G) = -log 4 + 2 JSD), a kernel density estimate for a generator's
 samples, and the ring's mode count.
 
-Array math goes through the arrays' own module (``xp``); the theory is evaluated on a
-float64 backend, the toy data is drawn through a Backend, in its dtype, for the networks.
+The theory runs on host arrays in float64 with SciPy's special functions, integration
+and kernel density estimate (the minimax experiments evaluate it on a NumPy float64
+backend); the toy data is drawn through a Backend, in its dtype, for the networks.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import math
 from dataclasses import dataclass
 
 import nn
+from scipy import integrate as _integrate
+from scipy import special, stats
 
 __all__ = ["LOG4", "normal_pdf", "Mixture1D", "ring_centres", "sample_ring", "integrate",
            "optimal_discriminator", "value_function", "jensen_shannon", "virtual_training_criterion",
@@ -25,8 +28,9 @@ LOG4 = math.log(4.0)
 
 
 # -- densities known in closed form ----------------------------------------------------
-def normal_pdf(xp, x, mean: float, std: float):
-    return xp.exp(-0.5 * ((x - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi))
+def normal_pdf(x, mean: float, std: float):
+    """The N(mean, std^2) density at x (host arrays; scipy.stats.norm)."""
+    return stats.norm.pdf(x, mean, std)
 
 
 @dataclass(frozen=True)
@@ -38,8 +42,7 @@ class Mixture1D:
     stds: tuple
 
     def pdf(self, x):
-        xp = nn.backend.array_module(x)
-        return sum(w * normal_pdf(xp, x, m, s) for w, m, s in zip(self.weights, self.means, self.stds))
+        return sum(w * normal_pdf(x, m, s) for w, m, s in zip(self.weights, self.means, self.stds))
 
     def sample(self, backend: nn.Backend, n: int):
         """n draws, shape (n, 1), in the backend's dtype: a component per draw, then its Gaussian."""
@@ -70,8 +73,8 @@ def sample_ring(backend: nn.Backend, n: int, modes: int = 8, radius: float = 2.0
 
 # -- the theory on a grid -------------------------------------------------------------------
 def integrate(x, f):
-    """Trapezoidal rule on the (sorted) grid x."""
-    return (0.5 * (f[1:] + f[:-1]) * (x[1:] - x[:-1])).sum()
+    """The integral of f over the (sorted) grid x by the trapezoidal rule (scipy.integrate)."""
+    return _integrate.trapezoid(f, x)
 
 
 def optimal_discriminator(p_data, p_g):
@@ -82,25 +85,19 @@ def optimal_discriminator(p_data, p_g):
     return xp.where(total > 0, p_data / xp.where(total > 0, total, 1.0), 0.5)
 
 
-def _xlogy(xp, a, b):
-    """a log b with 0 log 0 = 0 (and 0 log of anything = 0)."""
-    return xp.where(a > 0, a * xp.log(xp.where(a > 0, b, 1.0)), 0.0)
-
-
 def value_function(x, p_data, p_g, d, one_minus_d=None):
-    """V(D, G) = int p_data log D + p_g log(1 - D) dx, for D given on the grid.
+    """V(D, G) = int p_data log D + p_g log(1 - D) dx, for D given on the grid (0 log 0 = 0).
 
     ``one_minus_d`` may give 1 - D computed without cancellation (where D rounds to 1)."""
-    xp = nn.backend.array_module(x)
-    return integrate(x, _xlogy(xp, p_data, d) + _xlogy(xp, p_g, 1 - d if one_minus_d is None else one_minus_d))
+    return integrate(x, special.xlogy(p_data, d)
+                     + special.xlogy(p_g, 1 - d if one_minus_d is None else one_minus_d))
 
 
 def jensen_shannon(x, p, q):
     """JSD(p || q) = KL(p || m) / 2 + KL(q || m) / 2 with m = (p + q) / 2, in nats."""
-    xp = nn.backend.array_module(x)
     m = 0.5 * (p + q)
-    kl_p = integrate(x, _xlogy(xp, p, p) - _xlogy(xp, p, m))
-    kl_q = integrate(x, _xlogy(xp, q, q) - _xlogy(xp, q, m))
+    kl_p = integrate(x, special.xlogy(p, p) - special.xlogy(p, m))
+    kl_q = integrate(x, special.xlogy(q, q) - special.xlogy(q, m))
     return 0.5 * kl_p + 0.5 * kl_q
 
 
@@ -111,16 +108,13 @@ def virtual_training_criterion(x, p_data, p_g):
                           optimal_discriminator(p_g, p_data))
 
 
-def kde_density(samples, x, chunk: int = 5000):
-    """A Gaussian kernel density estimate of 1-D samples at x, bandwidth by Silverman's rule
-    h = 1.06 std n^(-1/5)."""
-    xp = nn.backend.array_module(samples)
+def kde_density(samples, x):
+    """A Gaussian kernel density estimate of 1-D host samples at x (scipy.stats.gaussian_kde),
+    bandwidth by Silverman's rule of thumb h = 1.06 std n^(-1/5) (std over the samples,
+    ddof 0; gaussian_kde's factor multiplies the ddof-1 std)."""
     n = samples.size
     h = 1.06 * float(samples.std()) * n ** -0.2
-    total = xp.zeros_like(x)
-    for i in range(0, n, chunk):
-        total += normal_pdf(xp, x[:, None], samples[None, i:i + chunk], h).sum(axis=1)
-    return total / n
+    return stats.gaussian_kde(samples, bw_method=h / float(samples.std(ddof=1)))(x)
 
 
 # -- the ring's modes -------------------------------------------------------------------------
