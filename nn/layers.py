@@ -45,6 +45,7 @@ __all__ = [
     "Flatten",
     "Sequential",
     "Join",
+    "Embedding",
 ]
 
 

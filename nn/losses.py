@@ -12,16 +12,21 @@ simple sigmoid(a) - t. Values are 0-d arrays (no host synchronisation on a GPU);
 ``float()`` when logging. Each value is a mean over the batch, and the gradient is that
 of the mean (over every entry, so the gradient is divided by a.size). Derivations:
 docs/backprop.md.
+
+Every loss checks what it is given, before any arithmetic: two arrays that meet in one
+expression (logits and targets, a prediction and its target, the real and the generated
+scores) must be on the same device and in the same dtype, and a target must have its
+logits' shape. Otherwise NumPy would upcast float32 work to float64 without a word, or
+broadcast logits (n, 1) against targets (n,) into an (n, n) loss. The elementwise
+functions themselves are nn.functional's.
 """
 
 from __future__ import annotations
 
+from . import functional
 from .backend import array_module
-from .functional import sigmoid, softplus
 
 __all__ = [
-    "softplus",
-    "sigmoid",
     "bce_with_logits",
     "gan_value",
     "discriminator_loss",
@@ -31,6 +36,40 @@ __all__ = [
     "mse",
     "softmax_cross_entropy",
 ]
+
+
+def _check_same_kind(where: str, a, b, a_name: str, b_name: str) -> None:
+    """``a`` and ``b`` are arrays of one module and one dtype."""
+    if array_module(a) is not array_module(b):
+        raise TypeError(f"{where}: {b_name} are a {type(b).__module__} array but {a_name} are "
+                        f"{array_module(a).__name__}; put both on one device")
+    if a.dtype != b.dtype:
+        raise TypeError(f"{where}: {b_name} are {b.dtype} but {a_name} are {a.dtype}; convert "
+                        f"them with backend.asarray(...) (mixed dtypes would silently "
+                        f"{'upcast' if b.dtype.itemsize > a.dtype.itemsize else 'downcast'} the loss "
+                        "and its gradient)")
+
+
+def _check_target(where: str, reference, target, reference_name: str, target_name: str) -> None:
+    """``target`` is a Python number, or an array of ``reference``'s module, dtype and shape."""
+    if isinstance(target, (int, float)) and not isinstance(target, bool) and not hasattr(target, "dtype"):
+        return  # a Python number takes the reference's dtype (a NumPy scalar would not)
+    if not hasattr(target, "dtype"):
+        raise TypeError(f"{where}: {target_name} must be a number or an array, got "
+                        f"{type(target).__name__}")
+    _check_same_kind(where, reference, target, reference_name, target_name)
+    if target.shape != reference.shape:
+        raise ValueError(f"{where}: {target_name} have shape {tuple(target.shape)} but {reference_name} "
+                         f"{tuple(reference.shape)}; give them the same shape (NumPy would broadcast "
+                         "the two instead, e.g. (n, 1) against (n,) into an (n, n) loss)")
+
+
+def _check_scores(where: str, real, fake) -> None:
+    """Real and generated scores: one module and dtype, (batch,) or (batch, 1) alike."""
+    _check_same_kind(where, real, fake, "the real scores", "the generated scores")
+    if real.shape[1:] != fake.shape[1:] or real.ndim > 2:
+        raise ValueError(f"{where}: scores must both be (batch,) or both (batch, 1), got "
+                         f"{tuple(real.shape)} (real) and {tuple(fake.shape)} (generated)")
 
 
 def bce_with_logits(logits, targets):
@@ -44,10 +83,15 @@ def bce_with_logits(logits, targets):
 
     Returns:
         (L, dL/da) with dL/da_i = (sigmoid(a_i) - t_i) / n.
+
+    Raises:
+        TypeError: array targets on another device or in another dtype than the logits.
+        ValueError: array targets of another shape than the logits.
     """
+    _check_target("bce_with_logits", logits, targets, "the logits", "the targets")
     n = logits.size
-    value = (softplus(logits) - targets * logits).mean()
-    grad = sigmoid(logits) - targets
+    value = (functional.softplus(logits) - targets * logits).mean()
+    grad = functional.sigmoid(logits) - targets
     grad *= 1.0 / n
     return value, grad
 
@@ -61,10 +105,11 @@ def gan_value(real_logits, fake_logits):
         (V, dV/da_real, dV/da_fake), with dV/da_real = (1 - sigmoid(a_real)) / n_real and
         dV/da_fake = -sigmoid(a_fake) / n_fake.
     """
-    value = -softplus(-real_logits).mean() - softplus(fake_logits).mean()
-    d_real = 1 - sigmoid(real_logits)
+    _check_scores("gan_value", real_logits, fake_logits)
+    value = -functional.softplus(-real_logits).mean() - functional.softplus(fake_logits).mean()
+    d_real = 1 - functional.sigmoid(real_logits)
     d_real *= 1.0 / real_logits.size
-    d_fake = -sigmoid(fake_logits)
+    d_fake = -functional.sigmoid(fake_logits)
     d_fake *= 1.0 / fake_logits.size
     return value, d_real, d_fake
 
@@ -92,11 +137,11 @@ def generator_loss(fake_logits, saturating: bool = False):
     """
     n = fake_logits.size
     if saturating:
-        value = -softplus(fake_logits).mean()
-        grad = -sigmoid(fake_logits)
+        value = -functional.softplus(fake_logits).mean()
+        grad = -functional.sigmoid(fake_logits)
     else:
-        value = softplus(-fake_logits).mean()
-        grad = sigmoid(fake_logits) - 1
+        value = functional.softplus(-fake_logits).mean()
+        grad = functional.sigmoid(fake_logits) - 1
     grad *= 1.0 / n
     return value, grad
 
@@ -113,6 +158,7 @@ def wasserstein_critic_loss(real_scores, fake_scores):
     Returns:
         (L, dL/df_real, dL/df_fake) with dL/df_real = -1 / n_real and dL/df_fake = 1 / n_fake.
     """
+    _check_scores("wasserstein_critic_loss", real_scores, fake_scores)
     xp = array_module(real_scores)
     value = fake_scores.mean() - real_scores.mean()
     d_real = xp.full_like(real_scores, -1.0 / real_scores.size)
@@ -133,7 +179,13 @@ def wasserstein_generator_loss(fake_scores):
 
 
 def mse(prediction, target):
-    """Mean squared error  L = mean_i sum_j (p_ij - t_ij)^2 / 2, and dL/dp = (p - t) / n."""
+    """Mean squared error  L = mean_i sum_j (p_ij - t_ij)^2 / 2, and dL/dp = (p - t) / n.
+
+    The target is an array of the prediction's device, dtype and shape (TypeError,
+    ValueError otherwise)."""
+    if not hasattr(target, "dtype"):
+        raise TypeError(f"mse: the target must be an array, got {type(target).__name__}")
+    _check_target("mse", prediction, target, "the predictions", "the targets")
     n = prediction.shape[0]
     diff = prediction - target
     value = 0.5 * (diff * diff).sum() / n
