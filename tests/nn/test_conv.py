@@ -21,7 +21,7 @@ from nn import checkpoint
 from nn.conv import col2im, conv_output_size, im2col
 from nn.gradcheck import check_gradients, check_layer
 
-from .helpers import KINK_MARGIN, f64, kink_margin, seeds
+from ..helpers import KINK_MARGIN, f64, kink_margin, seeds
 
 conv_batches = st.integers(1, 4)
 channels = st.integers(1, 3)

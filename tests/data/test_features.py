@@ -31,7 +31,7 @@ SHARED_IDS = (1, 2, 3, 4, 5)
 
 def _shared_dir():
     candidates = [os.environ.get(mirflickr.ENV_VAR),
-                  Path(__file__).resolve().parents[2] / "shared" / "mirflickr"]
+                  Path(__file__).resolve().parents[3] / "shared" / "mirflickr"]
     for candidate in candidates:
         if candidate and (Path(candidate) / mirflickr.FEATURES_FILE).exists():
             return Path(candidate)

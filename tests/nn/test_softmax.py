@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import nn
 from nn.gradcheck import GradientCheckError, check_loss
 
-from .helpers import batches, f64, seeds, values
+from ..helpers import batches, f64, seeds, values
 
 classes = st.integers(2, 16)
 logit_scales = st.floats(0.1, 30.0)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import nn
 from nn.gradcheck import check_gradients, check_layer, check_loss
 
-from .helpers import KINK_MARGIN, batches, f64, kink_margin, pieces, seeds, values, widths
+from ..helpers import KINK_MARGIN, batches, f64, kink_margin, pieces, seeds, values, widths
 
 inits = st.sampled_from(["uniform", "gaussian"])
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import nn
 from nn.gradcheck import GradientCheckError, check_gradients
 
-from .helpers import f64, seeds
+from ..helpers import f64, seeds
 
 vocab_sizes = st.integers(1, 16)
 dims = st.integers(1, 16)

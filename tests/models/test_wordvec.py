@@ -24,7 +24,7 @@ from cgan.models.wordvec import (
 )
 from nn.gradcheck import GradientCheckError, check_gradients
 
-from .helpers import f64, seeds
+from ..helpers import f64, seeds
 
 
 # -- the loss and its gradient through the embeddings --------------------------------------

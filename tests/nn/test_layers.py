@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import nn
 
-from .helpers import batches, pieces, seeds, values, widths
+from ..helpers import batches, pieces, seeds, values, widths
 
 
 def _b(name, dtype="float32", seed=0):

@@ -195,7 +195,7 @@ def test_tag_pairs_expand_one_pair_per_tag():
 # -- the real data ---------------------------------------------------------------------------
 def _shared_dir():
     candidates = [os.environ.get(mirflickr.ENV_VAR),
-                  Path(__file__).resolve().parents[2] / "shared" / "mirflickr"]
+                  Path(__file__).resolve().parents[3] / "shared" / "mirflickr"]
     for candidate in candidates:
         if candidate and (Path(candidate) / "all_imgs.txt").exists():
             return Path(candidate)
