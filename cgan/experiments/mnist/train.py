@@ -33,11 +33,19 @@ from ...models.mnist import N_CLASSES, build_pair
 from .config import STREAMS, TrainConfig
 
 __all__ = ["Trainer", "DeviceData", "to_device", "train", "new_run", "load_config", "resume_config",
-           "load_pair", "generate", "evaluation_labels", "labels_one_hot"]
+           "load_pair", "generate", "evaluation_labels", "labels_one_hot", "uniform_fake_labels"]
 
 
 def labels_one_hot(backend: Backend, labels):
     return one_hot(backend, labels, N_CLASSES)
+
+
+def uniform_fake_labels(backend: Backend):
+    """The generated rows' labels drawn uniformly from the 10 classes, as the conditional
+    extension of the original code drew them: ``y -> one-hot labels`` for y's rows."""
+    def draw(y):
+        return labels_one_hot(backend, uniform_labels(backend, y.shape[0], N_CLASSES))
+    return draw
 
 
 def generate(pair, backend: Backend, noise_backend: Backend, config: TrainConfig, labels=None,
@@ -134,13 +142,9 @@ class Trainer(Run):
         objective = config.objective()
         if config.loss == "wasserstein":  # the critic starts inside the clipping box
             objective.after_discriminator_update(pair.discriminator)
-        labels = None
-        if pair.conditional and config.fake_labels == "uniform":
-            # drawn uniformly from the 10 classes, as the conditional extension of the
-            # original code drew them
-            def labels(y):
-                return labels_one_hot(backend, uniform_labels(backend, y.shape[0], N_CLASSES))
-        draw = Draw(noise=noise_sampler(backend, config.noise, pair.noise_dim), condition=labels)
+        uniform = pair.conditional and config.fake_labels == "uniform"
+        draw = Draw(noise=noise_sampler(backend, config.noise, pair.noise_dim),
+                    condition=uniform_fake_labels(backend) if uniform else None)
         training = Training(pair=pair, opt=opt, update=config.update_rule(), objective=objective, data=data,
                             draw=draw, backend=backend, batch_size=config.batch_size, k_steps=config.k_steps)
         super().__init__(training, run_dir, config, streams, progress=progress)
