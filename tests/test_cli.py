@@ -49,3 +49,33 @@ def test_cupy_backend_without_cupy_is_a_clear_error():
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "cgan: error:" in proc.stderr and "pip install" in proc.stderr
+
+
+def test_every_subcommand_is_defined_by_the_cli():
+    from cgan.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert set(sub.choices) == {"demo", "train", "eval", "sample", "bench", "train-tagging",
+                                "eval-tagging", "tag", "features"}
+
+
+def test_train_help_describes_the_default_preset(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "mnist", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "default: the papers' networks for 30 epochs with Adam (lr 2e-4, beta1 0.5)" in out
+    assert "minute" not in out
+
+
+def test_features_without_the_extra_is_a_clear_error(tmp_path):
+    """`cgan features ...` and the documented `python -m cgan.features ...` are one command."""
+    import importlib.util
+
+    if importlib.util.find_spec("efficientnet_lite_pytorch") is not None:
+        pytest.skip("the features extra is installed here")
+    for command in (["-m", "cgan", "features"], ["-m", "cgan.features"]):
+        proc = subprocess.run([sys.executable, *command, str(tmp_path / "photo.jpg")],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        assert "Traceback" not in proc.stderr and "pip install 'cgan-numpy[features]'" in proc.stderr

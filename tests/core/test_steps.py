@@ -10,7 +10,7 @@ import pytest
 import nn
 from cgan.core.noise import one_hot
 from cgan.core.optim import Optimizers
-from cgan.core.steps import BCE, Minibatch, discriminator_step, simultaneous_step
+from cgan.core.steps import BCE, Minibatch, Wasserstein, discriminator_step, generator_step, simultaneous_step
 from cgan.models.mnist import ModelConfig, build_pair
 
 
@@ -157,3 +157,34 @@ def test_the_generators_gradient_goes_through_the_same_dropped_out_pass():
     # The masks matter: a reference with a fresh D pass for G's gradient differs.
     fresh_logits, _ = rd.forward((fake, y))
     assert not np.allclose(fresh_logits, fake_logits)
+
+
+# -- one generator step for both objectives ------------------------------------------------
+@pytest.mark.parametrize("objective", [BCE(), BCE(saturating=True), Wasserstein(clip=0.5)])
+def test_generator_step_descends_the_objectives_generator_loss(objective):
+    """generator_step (one body for BCE and Wasserstein) moves G by -lr times the gradient
+    of objective.generator(D(G(z))), checked along a random direction against central
+    differences, and leaves D's parameters and gradients alone."""
+    b, pair = _tiny_pair("cgan", seed=2)
+    rng = np.random.default_rng(3)
+    z = b.asarray(rng.uniform(-1, 1, (6, 4)))
+    y = b.xp.eye(10)[np.arange(6) % 10]
+    g, d = pair.generator, pair.discriminator
+    g0, d0 = _flat(g), _flat(d)
+    for grad in d.grads.values():
+        grad[...] = 3.0
+
+    def g_obj():
+        scores, _ = pair.discriminate(pair.generate(z, y)[0], y)
+        return float(objective.generator(scores)[0])
+
+    direction = {k: rng.standard_normal(v.shape) for k, v in g.params.items()}
+    expected = _numeric_directional(g_obj, g.params, direction)
+    lr = 0.1
+    out = generator_step(pair, Optimizers(g=nn.SGD(g.params, g.grads, lr=lr, momentum=0.0)),
+                         Minibatch(None, None, z, y), objective)
+    step = sum(float(((g.params[k] - g0[k]) * direction[k]).sum()) for k in g0)
+    assert -step / lr == pytest.approx(expected, rel=1e-6, abs=1e-9)
+    assert set(out) == {"g_loss"}
+    assert all(np.array_equal(d.params[k], d0[k]) for k in d0)
+    assert all((grad == 3.0).all() for grad in d.grads.values())
