@@ -52,6 +52,14 @@ CHANGES = {
 }
 ROWS = {name: BASE + change for name, change in CHANGES.items()}
 ROWS["all"] = BASE + sum(CHANGES.values(), [])  # = --preset original
+# Then single changes on top of the original configuration that might keep the conditional
+# generator from collapsing.
+ORIGINAL = ["--preset", "original"]
+ROWS.update({
+    "orig+gdrop": ORIGINAL + ["--g-dropout-keep", "0.5"],
+    "orig+gauss": ORIGINAL + ["--noise", "gaussian"],
+    "orig+adam": ORIGINAL + ["--optimizer", "adam", "--lr", "2e-4", "--lr-decay", "1"],
+})
 EPOCHS = (5, 10, 20)
 DESCRIPTION = {
     "base": "paper preset as first read: U[0,1] noise, alternating, G dropout 0.5, decay 1.00004, clip 1e-3, batch labels",
@@ -62,6 +70,9 @@ DESCRIPTION = {
     "clip": "+ marginal clip 1e-7",
     "labels": "+ generated samples' labels drawn uniformly",
     "all": "all of the above (= --preset original)",
+    "orig+gdrop": "original + dropout 0.5 on G's last hidden layer",
+    "orig+gauss": "original + noise N(0, I)",
+    "orig+adam": "original + Adam (lr 2e-4, beta1 0.5, no decay)",
 }
 
 
