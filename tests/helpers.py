@@ -10,7 +10,8 @@ from hypothesis.extra import numpy as hnp
 
 import nn
 
-# Shapes as the issue states them: batch 1 to 8, widths 1 to 16, maxout pieces 1 to 5.
+# The shapes the property tests cover (README.md, "Tests"): batch 1 to 8, widths 1 to 16,
+# maxout pieces 1 to 5.
 batches = st.integers(1, 8)
 widths = st.integers(1, 16)
 pieces = st.integers(1, 5)
