@@ -25,7 +25,7 @@ import numpy
 
 from .fileio import atomic_write
 
-__all__ = ["save", "load", "save_arrays", "CheckpointError"]
+__all__ = ["save", "load", "save_arrays", "read_meta", "CheckpointError"]
 
 _META_KEY = "__meta__"
 _FORMAT_KEY = "__nn_format__"
@@ -90,7 +90,7 @@ def load(path, groups: dict | None = None):
             f"checkpoint {path} is not a readable .npz file ({exc}); it may be truncated. "
             "Delete it or point to another checkpoint."
         ) from None
-    meta = json.loads(str(raw.pop(_META_KEY))) if _META_KEY in raw else None
+    meta = _meta(path, raw.pop(_META_KEY)) if _META_KEY in raw else None
     version = int(raw.pop(_FORMAT_KEY)) if _FORMAT_KEY in raw else 1
     if version > FORMAT:
         raise CheckpointError(f"checkpoint {path} has format {version}, newer than this "
@@ -108,9 +108,37 @@ def load(path, groups: dict | None = None):
             )
         try:
             obj.load_state_dict(state[group])
-        except ValueError as exc:
+        except (ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(f"checkpoint {path}, group {group!r}: {exc}") from None
     return state, meta
+
+
+def _meta(path: Path, value) -> dict:
+    try:
+        meta = json.loads(str(value))
+    except ValueError as exc:
+        raise CheckpointError(f"checkpoint {path}: its metadata is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"checkpoint {path}: its metadata is not a JSON object")
+    return meta
+
+
+def read_meta(path) -> dict | None:
+    """The ``meta`` of a checkpoint without reading its arrays (None if it has none)."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        with numpy.load(path, allow_pickle=False) as data:
+            if _META_KEY not in data.files:
+                return None
+            value = data[_META_KEY]
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise CheckpointError(
+            f"checkpoint {path} is not a readable .npz file ({exc}); it may be truncated. "
+            "Delete it or point to another checkpoint."
+        ) from None
+    return _meta(path, value)
 
 
 def _maxout_layers(layer, prefix: str = "") -> dict:
