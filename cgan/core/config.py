@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-__all__ = ["ConfigFromDict", "pick"]
+__all__ = ["ConfigFromDict", "pick", "check_types"]
+
+# What a field's annotation admits, by the annotation's text (the modules use
+# ``from __future__ import annotations``): JSON's numbers, strings and booleans.
+_KINDS = {
+    "int": ((int,), "an integer"),
+    "float": ((int, float), "a number"),
+    "str": ((str,), "a string"),
+    "bool": ((bool,), "true or false"),
+}
 
 
 class ConfigFromDict:
@@ -36,7 +45,32 @@ class ConfigFromDict:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown configuration keys {unknown}")
+        check_types(cls, values)
         return cls(**values)
+
+
+def check_types(cls, values: dict) -> None:
+    """Refuse a value of the wrong kind for its field (a string for a number, a number
+    for a string, null where None is not allowed), naming the key: a hand-edited
+    config.json fails here with a message, not later with a TypeError."""
+    for f in fields(cls):
+        if f.name not in values:
+            continue
+        value = values[f.name]
+        parts = [p.strip() for p in str(f.type).split("|")]
+        optional = "None" in parts
+        kinds = [p for p in parts if p != "None"]
+        if value is None:
+            if optional:
+                continue
+        elif len(kinds) == 1 and kinds[0] in _KINDS:
+            types, said = _KINDS[kinds[0]]
+            if isinstance(value, types) and (kinds[0] == "bool" or not isinstance(value, bool)):
+                continue
+        else:
+            continue  # an annotation this check does not know: left to validate()
+        said = " or ".join(_KINDS[k][1] for k in kinds if k in _KINDS) + (" or null" if optional else "")
+        raise ValueError(f"configuration key {f.name!r} must be {said}, got {value!r}")
 
 
 def pick(cls, source, **overrides):

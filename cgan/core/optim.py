@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import nn
@@ -36,6 +37,22 @@ class OptimConfig:
     def validate_optimizer(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"the learning rate (lr) must be a positive number, got {self.lr}")
+        if not (math.isfinite(self.lr_decay) and self.lr_decay >= 1):
+            raise ValueError(f"lr_decay must be a number of at least 1 (the learning rate is "
+                             f"divided by it after every update), got {self.lr_decay}")
+        if not (math.isfinite(self.lr_min) and self.lr_min >= 0):
+            raise ValueError(f"lr_min must be a non-negative number, got {self.lr_min}")
+        for name in ("momentum_start", "momentum_end", "beta1", "rms_alpha"):
+            value = getattr(self, name)
+            if not 0 <= value < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {value}")
+        if self.momentum_end_epoch < self.momentum_start_epoch:
+            raise ValueError(f"momentum_end_epoch ({self.momentum_end_epoch}) must not be before "
+                             f"momentum_start_epoch ({self.momentum_start_epoch})")
+        if self.max_col_norm is not None and not (math.isfinite(self.max_col_norm) and self.max_col_norm > 0):
+            raise ValueError(f"max_col_norm must be a positive number or null, got {self.max_col_norm}")
 
 
 def make_optimizer(config: OptimConfig, net: nn.Layer):
