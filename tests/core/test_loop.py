@@ -130,9 +130,14 @@ def test_a_run_resumes_exactly(tmp_path):
 
 
 def test_new_run_dir_refuses_a_used_directory(tmp_path):
-    (tmp_path / "x").mkdir()
-    (tmp_path / "x" / "latest.npz").write_bytes(b"")
-    with pytest.raises(RunDirError, match="already exists.*--resume"):
+    run = Run(toy(), tmp_path / "x", config=_Config(epochs=2), streams=Streams(0, {}), progress=False)
+    new_run_dir(tmp_path / "x", _Config(epochs=2))
+    run.fit(1)                                       # stopped after epoch 1 of 2
+    with pytest.raises(RunDirError, match="already exists and is stopped after epoch 1 of 2.*--resume"):
         new_run_dir(tmp_path / "x", _Config(epochs=1))
     with pytest.raises(RunDirError, match="choose another --out$"):
         new_run_dir(tmp_path / "x", _Config(epochs=1), resumable=False)
+    (tmp_path / "y").mkdir()
+    (tmp_path / "y" / "notes.txt").write_text("mine")
+    with pytest.raises(RunDirError, match="is not a run directory .*no config.json.*choose another --out"):
+        new_run_dir(tmp_path / "y", _Config(epochs=1))

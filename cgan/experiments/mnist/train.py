@@ -236,9 +236,20 @@ class Trainer(Run):
     def after_save(self, record: dict, metrics: list[dict]) -> None:
         from ...evaluation import plots
 
-        if self.best_epoch == self.epoch:
+        if self.best_epoch == self.epoch:  # after latest.npz: best.npz is then latest.npz's copy
             self.save("best.npz")
         plots.plot_training_curves(metrics, self.run_dir / "curves.png")
+
+    def reconcile_outputs(self) -> None:
+        """best.npz after any kill: it is written right after latest.npz, so it can be
+        stale only when latest.npz's epoch is the best one; then it is latest.npz's copy.
+        Without a best epoch (nothing evaluated yet) there is no best.npz."""
+        best = self.run_dir / "best.npz"
+        if self.best_epoch == 0:
+            if best.exists():
+                best.unlink()
+        elif self.best_epoch == self.epoch and _checkpoint_epoch(best) != self.epoch:
+            _copy_file(self.run_dir / "latest.npz", best)
 
     def describe(self, record: dict) -> str:
         ll = record.get("valid_ll")
@@ -249,14 +260,12 @@ class Trainer(Run):
                 + (f" valid LL {ll:.1f} (sigma {record['sigma']:.3f})" if ll is not None else "")
                 + f" [{record['train_seconds']:.0f}s + {record['eval_seconds']:.0f}s]")
 
-    def should_stop(self) -> bool:
+    def stop_reason(self) -> str | None:
         patience = self.config.patience
         if patience and self.epoch - self.best_epoch >= patience:
-            if self.progress:
-                print(f"stopping: no better validation LL for {patience} epochs "
-                      f"(best {self.best_valid_ll:.1f} at epoch {self.best_epoch})", flush=True)
-            return True
-        return False
+            return (f"no better validation LL for {patience} epochs "
+                    f"(best {self.best_valid_ll:.1f} at epoch {self.best_epoch})")
+        return None
 
     def run(self) -> dict:
         from ...evaluation import plots
@@ -290,9 +299,12 @@ def load_config(run_dir) -> TrainConfig:
     return core_run.load_config(run_dir, TrainConfig)
 
 
-def resume_config(run_dir, *, epochs: int | None = None, backend: str | None = None) -> TrainConfig:
-    """The configuration of the run in ``run_dir``; ``epochs`` may extend it."""
-    return core_run.resume_config(run_dir, TrainConfig, epochs=epochs, backend=backend)
+def resume_config(run_dir, *, epochs: int | None = None, backend: str | None = None,
+                  changes: dict | None = None, option_names: dict | None = None) -> TrainConfig:
+    """The configuration of the run in ``run_dir``, to resume it: ``epochs`` may extend it,
+    ``changes`` change what a resume may change (cgan.core.run.RESUME_MAY_CHANGE)."""
+    return core_run.resume_config(run_dir, TrainConfig, epochs=epochs, backend=backend,
+                                  changes=changes, option_names=option_names)
 
 
 def train(config: TrainConfig, run_dir, splits, *, resume: bool = False, progress: bool = True,
@@ -311,12 +323,50 @@ def train(config: TrainConfig, run_dir, splits, *, resume: bool = False, progres
     return trainer.run()
 
 
+def checkpoint_path(run_dir, which: str = "best") -> Path:
+    """The file that holds the run's ``which`` ("best" or "latest") checkpoint.
+
+    "best" is best.npz, except when a kill came between latest.npz and best.npz: then
+    latest.npz's meta names its own epoch as the best one, and latest.npz is it.
+    """
+    run_dir = Path(run_dir)
+    latest = core_run.require_checkpoint(run_dir, "latest.npz", command=f"cgan train mnist --out {run_dir}")
+    if which == "latest":
+        return latest
+    meta = checkpoint.read_meta(latest) or {}
+    best_epoch = meta.get("best_epoch")
+    if best_epoch is not None and best_epoch == meta.get("epoch") and \
+            _checkpoint_epoch(run_dir / "best.npz") != best_epoch:
+        return latest
+    if not (run_dir / "best.npz").exists():
+        raise RunDirError(f"{run_dir} has no best.npz: no epoch has been evaluated yet "
+                          "(use --checkpoint latest)")
+    return run_dir / "best.npz"
+
+
 def load_pair(run_dir, backend: Backend, which: str = "best"):
     """The trained networks of a run: (config, pair, checkpoint meta)."""
     config = load_config(run_dir)
-    path = Path(run_dir) / f"{which}.npz"
-    if not path.exists():
-        raise RunDirError(f"{run_dir} has no {which}.npz checkpoint (has training run one epoch?)")
+    path = checkpoint_path(run_dir, which)
     pair = build_pair(backend, config.model_config())
     _, meta = checkpoint.load(path, {"generator": pair.generator, "discriminator": pair.discriminator})
+    if not isinstance((meta or {}).get("epoch"), int):
+        raise checkpoint.CheckpointError(f"checkpoint {path} has no training metadata (epoch): it "
+                                         "was not written by cgan train")
     return config, pair, meta
+
+
+def _checkpoint_epoch(path: Path) -> int | None:
+    """The epoch in a checkpoint's meta; None if it is missing or unreadable."""
+    try:
+        return (checkpoint.read_meta(path) or {}).get("epoch")
+    except checkpoint.CheckpointError:
+        return None
+
+
+def _copy_file(source: Path, target: Path) -> None:
+    from nn.fileio import atomic_write
+
+    with open(source, "rb") as f, atomic_write(target) as out:
+        while chunk := f.read(1 << 22):
+            out.write(chunk)

@@ -84,8 +84,9 @@ def load_run(run_dir, *, backend: str | None = None):
     config = core_run.load_config(run_dir, TaggingConfig)
     if backend is not None:
         config.backend = backend
-    if not (run_dir / "latest.npz").exists():
-        raise core_run.RunDirError(f"{run_dir} has no latest.npz checkpoint (has training run one epoch?)")
+    core_run.require_checkpoint(run_dir, "latest.npz", command=f"cgan train-tagging --out {run_dir}")
+    config.data_dir = core_run.recorded_path(run_dir, config.data_dir)  # usable from any directory
+    config.vectors = core_run.recorded_path(run_dir, config.vectors)
     b = nn.get_backend(config.backend, seed=Streams(config.seed, STREAMS).seed("train"))
     data = load_data(config, b)
     pair = build_pair(b, config.net_config(), int(data.train_cond.shape[1]), int(data.word_vectors.shape[1]))

@@ -37,7 +37,10 @@ def test_an_old_run_directory_trains_and_resumes(tmp_path, model):
     splits = mnist_like()
     train(config, run, splits, progress=False, prepared=True)
     old = json.loads((OLD / model / "latest.manifest.json").read_text())
-    assert manifest(run / "latest.npz") == old                  # the same checkpoint, array for array
+    new = manifest(run / "latest.npz")
+    assert (new["arrays"], new["format"]) == (old["arrays"], old["format"])  # the same checkpoint, array for array
+    # the same meta, plus the epoch's record (docs/reliability.md): what old code reads is there
+    assert set(new.pop("meta_keys")) - set(old.pop("meta_keys")) == {"record"}
     # continue from an old metrics.jsonl, as `cgan train --resume` does
     shutil.copy(OLD / model / "metrics.jsonl", run / "metrics.jsonl")
     train(resume_config(run, epochs=2), run, splits, resume=True, progress=False)
