@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import signal
 import sys
+from pathlib import Path
 
 import nn
 
@@ -31,10 +34,36 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer below 2**63, got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {value}")
+    return value
+
+
+def _png_path(text: str) -> str:
+    if not text.lower().endswith(".png"):
+        raise argparse.ArgumentTypeError(f"only PNG images are written: name the file .png, got {text!r}")
+    return text
+
+
 def _add_backend_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=["numpy", "cupy"], default="numpy",
                         help="array backend: numpy (CPU, default) or cupy (CUDA GPU)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,7 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backend_options(train)
     train.add_argument("--epochs", type=_positive_int, help="number of epochs (overrides the preset)")
     train.add_argument("--out", help="run directory (default runs/mnist-MODEL-PRESET-sSEED)")
-    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in --out from its last checkpoint (from scratch if it "
+                            "stopped before one); it may change --epochs (not below the epochs done), "
+                            "--lr, --backend and --data-dir, and refuses any other option that "
+                            "differs from the run's (docs/reliability.md)")
     train.add_argument("--data-dir", help="where MNIST is (or goes); default $CGAN_DATA_DIR or the user cache")
     choices = train.add_argument_group("choices the paper leaves open (see docs/mnist.md)")
     choices.add_argument("--noise", choices=["uniform01", "uniform_pm1", "uniform_unit_variance", "gaussian"],
@@ -142,9 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("run_dir", help="a run directory made by cgan train")
     sample.add_argument("--label", type=_digit, help="the digit to condition on (conditional runs); "
                                                       "omit for one row per digit")
-    sample.add_argument("-n", type=_positive_int, default=64, help="number of samples (default 64)")
-    sample.add_argument("-o", "--output", help="PNG file to write (default samples.png, or none "
-                                                "when --npz is given)")
+    sample.add_argument("-n", type=_positive_int, default=64,
+                        help="number of samples (default 64); without --label a conditional run "
+                             "gives one row per digit, ceil(N/10) samples each, N in all")
+    sample.add_argument("-o", "--output", type=_png_path,
+                        help="PNG file to write (default samples.png, or none when --npz is given)")
     sample.add_argument("--npz", metavar="FILE",
                         help="also write the n raw samples to FILE: x (n, 784) float32 in [0, 1] "
                              "and y (n,) their labels (-1 for an unconditional run); without "
@@ -170,9 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "limit, the Parzen protocol, and the peak memory of a training epoch; "
                     "docs/performance.md and JSON.")
     bench.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
-    bench.add_argument("--rounds", type=int, default=15, help="interleaved rounds (default 15)")
-    bench.add_argument("--block", type=int, default=20, help="iterations per block (default 20)")
-    bench.add_argument("--pause", type=float, default=0.3, help="seconds between blocks")
+    bench.add_argument("--rounds", type=_positive_int, default=15, help="interleaved rounds (default 15)")
+    bench.add_argument("--block", type=_positive_int, default=20, help="iterations per block (default 20)")
+    bench.add_argument("--pause", type=_non_negative_float, default=0.3, help="seconds between blocks")
     bench.add_argument("--quick", action="store_true", help="3 rounds of 5, small Parzen and memory runs")
     bench.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     bench.add_argument("--no-parzen", action="store_true")
@@ -199,9 +234,9 @@ def _add_tagging_subcommands(sub) -> None:
                        help="features: 1280-d image features (730 images); labels: the 24 concept labels")
     train.add_argument("--method", choices=METHODS, default="cgan",
                        help="cgan: adversarial (default); regression: the same generator trained by MSE")
-    train.add_argument("--epochs", type=int, help="epochs (default: 4 for features, 1 for labels)")
-    train.add_argument("--lr", type=float, help="initial learning rate (default 0.1)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--epochs", type=_positive_int, help="epochs (default: 4 for features, 1 for labels)")
+    train.add_argument("--lr", type=_positive_float, help="initial learning rate (default 0.1)")
+    train.add_argument("--seed", type=_seed, default=0)
     train.add_argument("--backend", choices=["numpy", "cupy"], default="numpy")
     train.add_argument("--data-dir", help="MIR Flickr directory (default ../shared/mirflickr)")
     train.add_argument("--vectors", default=DEFAULT_VECTORS, help="word vectors, word2vec text format")
@@ -231,8 +266,8 @@ def _add_features_subcommand(sub) -> None:
                     "PHOTO...`: the features of any images (pip install 'cgan-numpy[features]').")
     features.add_argument("what", help="'verify', or an image path")
     features.add_argument("rest", nargs="*", help="verify: [DATA_DIR]; else more image paths")
-    features.add_argument("--limit", type=int, default=None, help="verify: first N images only")
-    features.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    features.add_argument("--limit", type=_positive_int, default=None, help="verify: first N images only")
+    features.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads")
     features.add_argument("--csv", default=None,
                           help="verify: also write image_id,cosine per image to this file")
     features.set_defaults(func=_cmd_features)
@@ -243,7 +278,7 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
+    if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
     return value
 
@@ -276,12 +311,48 @@ def _digit(text: str) -> int:
     return int(text)
 
 
-def _backend(args) -> nn.Backend:
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``): handled as Ctrl-C is, so that files being written are cleaned up."""
+
+
+def _check_backend(name: str | None, seed: int = 0) -> nn.Backend | None:
+    """The backend, or exit with a message when it cannot be used (CuPy missing)."""
+    if name is None:
+        return None
     try:
-        return nn.get_backend(args.backend, seed=args.seed)
+        return nn.get_backend(name, seed=seed)
     except nn.BackendUnavailable as exc:
         print(f"cgan: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _backend(args) -> nn.Backend:
+    return _check_backend(args.backend, args.seed)
+
+
+def _absolute(path: str | None) -> str | None:
+    """A path given on the command line, made absolute: a run records it in config.json,
+    and is later used from other directories."""
+    return None if path is None else os.path.abspath(os.path.expanduser(path))
+
+
+def _after(exc: BaseException, line: str) -> None:
+    """Attach a line for main to print after the exception's message."""
+    try:
+        exc._cgan_after = line
+    except AttributeError:
+        pass
+
+
+def _state_line(out, command: str, resumable: bool = True) -> str | None:
+    """Where a run directory stands after a failure, and what to do."""
+    from .core.run import run_status
+
+    try:
+        status = run_status(out)
+    except Exception:  # noqa: BLE001: the directory cannot even be read; the error says why
+        return None
+    return f"{status.describe()}; {status.advice(command, resumable=resumable)}"
 
 
 def _cmd_demo(args) -> int:
@@ -305,21 +376,57 @@ def _fail(message: str, code: int = 1) -> int:
     return code
 
 
-def _load_mnist(args):
+def _load_mnist(data_dir, quiet: bool = False):
     from .data.mnist import load_mnist
 
-    return load_mnist(args.data_dir, progress=not getattr(args, "quiet", False))
+    return load_mnist(data_dir, progress=not quiet)
+
+
+# Options of `cgan train mnist` that are not configuration keys of the run.
+_TRAIN_COMMAND_ONLY = {"dataset", "out", "resume", "quiet"}
+
+
+def _option_names(parser: argparse.ArgumentParser) -> dict:
+    """dest -> the option's name as the help shows it (``k_steps`` -> ``--k``)."""
+    return {a.dest: (a.option_strings[0] if a.option_strings else a.dest) for a in parser._actions}
+
+
+def _resume_changes(args, config_fields) -> dict:
+    """The options given on the command line of a resume, as configuration changes; an
+    option that is not a configuration key (and not --out, --resume, --quiet) is refused."""
+    given = args.given - _TRAIN_COMMAND_ONLY
+    unknown = sorted(given - set(config_fields))
+    if unknown:
+        names = _option_names(args.subparser)
+        raise ValueError(f"--resume does not take {', '.join(names.get(d, d) for d in unknown)}: it "
+                         "continues the run as config.json records it")
+    changes = {dest: getattr(args, dest) for dest in given}
+    if "data_dir" in changes:
+        changes["data_dir"] = _absolute(changes["data_dir"])
+    return changes
 
 
 def _cmd_train(args) -> int:
-    from .experiments.mnist.config import resolve_config
+    from dataclasses import fields
+
+    from .core.run import FINISHED, NOT_A_RUN, run_lock, run_status
+    from .data.mnist import N_TRAIN
+    from .experiments.mnist.config import TrainConfig, resolve_config
     from .experiments.mnist.train import new_run, resume_config, train
 
     wgan = "-wgan" if args.loss == "wasserstein" else ""
     out = args.out or f"runs/mnist-{args.model}{wgan}-{args.preset}-s{args.seed}"
-    _backend(args)  # fails early and clearly if cupy is missing
+    command = f"cgan train mnist --out {out}"
+    if "backend" in args.given or not args.resume:
+        _backend(args)  # fails early and clearly if cupy is missing
+    status = run_status(out)
+    if status.state == NOT_A_RUN:  # before the lock, which would create a file in it
+        from .core.run import RunDirError
+
+        raise RunDirError(f"{status.describe()}: choose another --out")
     if args.resume:
-        config = resume_config(out, epochs=args.epochs, backend=args.backend)
+        changes = _resume_changes(args, [f.name for f in fields(TrainConfig)])
+        config = None
     else:
         config = resolve_config(
             args.model, args.preset, backend=args.backend, seed=args.seed, epochs=args.epochs,
@@ -330,11 +437,29 @@ def _cmd_train(args) -> int:
             lr_decay=args.lr_decay, marginal_clip=args.marginal_clip,
             momentum_end_epoch=args.momentum_end_epoch, train_limit=args.train_limit,
             eval_samples=args.eval_samples, eval_valid_points=args.eval_valid_points,
-            data_dir=args.data_dir,
+            data_dir=_absolute(args.data_dir),
         )
-        new_run(config, out)
-    splits = _load_mnist(args)
-    summary = train(config, out, splits, resume=args.resume, progress=not args.quiet, prepared=True)
+        n_train = min(config.train_limit or N_TRAIN, N_TRAIN)
+        if config.batch_size > n_train:
+            raise ValueError(f"--batch-size {config.batch_size} is larger than the {n_train} training images")
+    with run_lock(out):
+        if args.resume:
+            config = resume_config(out, changes=changes, option_names=_option_names(args.subparser))
+            if status.state == FINISHED and config.epochs <= status.epoch:
+                print(f"cgan: {status.describe()}: nothing to train (pass --epochs N above "
+                      f"{status.epoch} to train it longer)", file=sys.stderr)
+                print(json.dumps(_finished_summary(out)))
+                return 0
+        else:
+            new_run(config, out)
+        try:
+            splits = _load_mnist(config.data_dir, args.quiet)
+            summary = train(config, out, splits, resume=args.resume, progress=not args.quiet, prepared=True)
+        except BaseException as exc:
+            line = _state_line(out, command)
+            if line:
+                _after(exc, line)
+            raise
     print(json.dumps(summary))
     if not args.quiet:
         label = " --label 7" if config.model == "cgan" else ""
@@ -342,17 +467,32 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _finished_summary(out) -> dict:
+    """The summary line of a finished run, from its last checkpoint."""
+    from nn.checkpoint import read_meta
+
+    meta = read_meta(Path(out) / "latest.npz") or {}
+    return {"epochs": meta.get("epoch"), "best_valid_ll": meta.get("best_valid_ll"),
+            "best_epoch": meta.get("best_epoch"), "seconds": meta.get("seconds"), "run_dir": str(out)}
+
+
 def _cmd_eval(args) -> int:
     from .experiments.mnist.evaluate import evaluate_run
+    from .experiments.mnist.train import checkpoint_path, load_config
 
     backend = _backend(args)
-    splits = _load_mnist(args)
+    config = load_config(args.run_dir)
+    checkpoint_path(args.run_dir, args.checkpoint)  # a run without one fails before MNIST loads
+    data_dir = _absolute(args.data_dir) or config.data_dir
+    splits = _load_mnist(data_dir, args.quiet)
+    not_written: list = []
     result = evaluate_run(args.run_dir, backend, splits, which=args.checkpoint,
                           n_samples=args.samples, sigma_points=args.sigma_points,
-                          data_dir=args.data_dir,
-                          progress=not args.quiet)
+                          data_dir=data_dir, progress=not args.quiet, write_errors=not_written)
     print(json.dumps(result, indent=2))
-    return 0
+    for error in not_written:
+        print(f"cgan: error: {error} (the results above are complete)", file=sys.stderr)
+    return 1 if not_written else 0
 
 
 def _cmd_sample(args) -> int:
@@ -391,14 +531,34 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_train_tagging(args) -> int:
+    from .core.run import NOT_A_RUN, RunDirError, run_lock, run_status
+    from .data.mirflickr import default_data_dir
     from .experiments.tagging.config import make_config
     from .experiments.tagging.train import train_tagging
 
+    _check_backend(args.backend, args.seed)
+    vectors = _absolute(args.vectors)
+    if not Path(vectors).is_file():
+        raise RunDirError(f"word vectors {vectors}: no such file. Train them first with "
+                          "`python experiments/train_wordvec.py` (about a minute, docs/wordvec.md), "
+                          "or pass --vectors FILE (word2vec text format)")
+    data_dir = _absolute(args.data_dir) or str(default_data_dir().resolve())
     config = make_config(args.condition, method=args.method, epochs=args.epochs, lr=args.lr,
-                         seed=args.seed, backend=args.backend, data_dir=args.data_dir,
-                         vectors=args.vectors)
+                         seed=args.seed, backend=args.backend, data_dir=data_dir, vectors=vectors)
     out = args.out or f"runs/tagging-{config.condition}-{config.method}-s{config.seed}"
-    results = train_tagging(config, out, progress=not args.quiet)
+    command = f"cgan train-tagging --out {out}"
+    status = run_status(out)
+    if status.state == NOT_A_RUN:
+        raise RunDirError(f"{status.describe()}: choose another --out")
+    with run_lock(out):
+        try:
+            results = train_tagging(config, out, progress=not args.quiet)
+        except BaseException as exc:
+            if not isinstance(exc, RunDirError):
+                line = _state_line(out, command, resumable=False)
+                if line:
+                    _after(exc, line)
+            raise
     print(json.dumps({k: v for k, v in results.items() if k != "predicted"}, sort_keys=True))
     print(out)
     return 0
@@ -407,6 +567,7 @@ def _cmd_train_tagging(args) -> int:
 def _cmd_eval_tagging(args) -> int:
     from .experiments.tagging.evaluate import evaluate_run
 
+    _check_backend(args.backend)
     results = evaluate_run(args.run_dir, backend=args.backend, progress=False)
     print(json.dumps({k: v for k, v in results.items() if k != "predicted"}, indent=2, sort_keys=True))
     return 0
@@ -416,6 +577,7 @@ def _cmd_tag(args) -> int:
     from .data.features import FeaturesUnavailable, ImageReadError
     from .experiments.tagging.evaluate import tag_photo
 
+    _check_backend(args.backend)
     try:
         tags = tag_photo(args.photo, args.run, backend=args.backend)
     except (FeaturesUnavailable, ImageReadError) as exc:
@@ -426,6 +588,8 @@ def _cmd_tag(args) -> int:
 
 
 def _cmd_features(args) -> int:
+    from nn.fileio import atomic_write
+
     from .data import features
     from .data.mirflickr import MirFlickrError
 
@@ -437,7 +601,7 @@ def _cmd_features(args) -> int:
             result = features.verify_shared(data_dir, limit=args.limit, stream=sys.stderr)
             per_image = result.pop("per_image")
             if args.csv:
-                with open(args.csv, "w") as f:
+                with atomic_write(args.csv, "w") as f:
                     f.write("image_id,cosine\n")
                     f.writelines(f"{i},{c:.6f}\n" for i, c in per_image)
             for key, value in result.items():
@@ -455,27 +619,66 @@ def _cmd_features(args) -> int:
         return 2
 
 
+def _explicit(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
+    """The destinations of the options given on the command line (not left at a default)."""
+    actions = [(a, a.default) for a in parser._actions]
+    defaults = dict(parser._defaults)
+    try:
+        for action, _ in actions:
+            action.default = argparse.SUPPRESS
+        parser._defaults.clear()
+        namespace, _ = parser.parse_known_args(argv)
+    finally:
+        for action, default in actions:
+            action.default = default
+        parser._defaults.update(defaults)
+    return set(vars(namespace))
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = argv
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    args.subparser = sub.choices[args.command]
+    args.given = _explicit(args.subparser, argv[argv.index(args.command) + 1:])
     from nn.checkpoint import CheckpointError
+    from nn.fileio import describe_os_error
 
     from .core.loop import TrainingDiverged
     from .core.run import RunDirError
     from .data.mnist import MnistError
 
+    previous = None
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread: SIGTERM keeps its default
+        pass
     try:
         return args.func(args)
-    except (MnistError, RunDirError, CheckpointError, TrainingDiverged, ValueError) as exc:
+    except KeyboardInterrupt as exc:
+        after = getattr(exc, "_cgan_after", None)
+        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"cgan: {what}" + (f"; {after}" if after else ""), file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
+    except nn.BackendUnavailable as exc:  # a resumed run's recorded backend
+        return _fail(str(exc), 2)
+    except (MnistError, RunDirError, CheckpointError, TrainingDiverged, ValueError, OSError) as exc:
         if os.environ.get("CGAN_DEBUG"):
             raise
-        return _fail(str(exc))
-    except KeyboardInterrupt:
-        print("cgan: interrupted (the last completed epoch is checkpointed; use --resume)",
-              file=sys.stderr)
-        return 130
+        code = _fail(describe_os_error(exc) if isinstance(exc, OSError) else str(exc))
+        after = getattr(exc, "_cgan_after", None)
+        if after:
+            print(f"cgan: {after}", file=sys.stderr)
+        return code
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

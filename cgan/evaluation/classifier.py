@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import nn
+from nn.fileio import FileWriteError
 import nn.checkpoint
 
 from ..core.progress import Progress
@@ -157,13 +158,16 @@ def train_classifier(backend: nn.Backend, splits, *, epochs: int = DEFAULT_EPOCH
 
 
 def load_or_train_classifier(backend: nn.Backend, splits, cache_dir, *, progress: bool = True,
-                             epochs: int = DEFAULT_EPOCHS, seed: int = 0):
+                             epochs: int = DEFAULT_EPOCHS, seed: int = 0, write_errors: list | None = None):
     """The cached classifier from ``cache_dir/mnist-classifier-v1.npz``, training it if absent.
 
     Training writes the weights atomically with nn.checkpoint, with meta
     ``{test_accuracy, epochs, seconds, seed}``. A cached file is loaded as it is (its
     ``epochs`` and ``seed`` win over the arguments); an unreadable one is reported and
     replaced by a fresh training run.
+
+    ``write_errors``: a list that collects the cache file's write failure (the classifier
+    is then used without being cached); without it the failure raises.
 
     Returns:
         (net, info): info is the meta plus ``path`` and ``cached`` (True when loaded).
@@ -182,5 +186,10 @@ def load_or_train_classifier(backend: nn.Backend, splits, cache_dir, *, progress
     net, accuracy = train_classifier(backend, splits, epochs=epochs, seed=seed, progress=progress)
     meta = {"test_accuracy": accuracy, "epochs": int(epochs),
             "seconds": round(time.perf_counter() - start, 2), "seed": int(seed)}
-    nn.checkpoint.save(path, {"classifier": net}, meta=meta)
+    try:
+        nn.checkpoint.save(path, {"classifier": net}, meta=meta)
+    except FileWriteError as exc:
+        if write_errors is None:
+            raise
+        write_errors.append(exc)
     return net, {**meta, "path": str(path), "cached": False}

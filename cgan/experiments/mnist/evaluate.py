@@ -37,8 +37,14 @@ SIGMA_POINTS = 1_000
 
 
 def evaluate_run(run_dir, backend: Backend, splits, *, which: str = "best", n_samples: int = 10_000,
-                 sigma_points: int = SIGMA_POINTS, data_dir=None, progress: bool = True) -> dict:
-    """Evaluate the ``which`` checkpoint of a run; writes eval.json and figure2.png into the run."""
+                 sigma_points: int = SIGMA_POINTS, data_dir=None, progress: bool = True,
+                 write_errors: list | None = None) -> dict:
+    """Evaluate the ``which`` checkpoint of a run; writes eval.json and figure2.png into the
+    run (and the classifier into ``data_dir``'s cache).
+
+    ``write_errors``: a list that collects the files that could not be written
+    (nn.fileio.FileWriteError), after everything is computed; without it they raise.
+    """
     from ...data.mnist import default_data_dir
     from ...evaluation import plots
     from ...evaluation.classifier import features, load_or_train_classifier
@@ -61,7 +67,8 @@ def evaluate_run(run_dir, backend: Backend, splits, *, which: str = "best", n_sa
     parzen_seconds = time.perf_counter() - start
 
     cache_dir = Path(data_dir) if data_dir else default_data_dir()
-    classifier, classifier_info = load_or_train_classifier(backend, splits, cache_dir, progress=progress)
+    classifier, classifier_info = load_or_train_classifier(backend, splits, cache_dir, progress=progress,
+                                                           write_errors=write_errors)
     result = {
         "run_dir": str(run_dir),
         "checkpoint": which,
@@ -86,11 +93,24 @@ def evaluate_run(run_dir, backend: Backend, splits, *, which: str = "best", n_sa
 
     figure_labels = evaluation_labels(backend, 100) if pair.conditional else None
     grid = generate(pair, backend, EVAL_STREAMS.backend("figure", like=backend), config, labels=figure_labels, n=100)
-    plots.save_image_grid(backend.to_numpy(grid), run_dir / "figure2.png", nrow=10,
-                          title=f"{config.model} samples, epoch {meta['epoch']}",
-                          row_labels=list(range(10)) if pair.conditional else None)
-    write_json(run_dir / "eval.json", result)
+    _write(lambda: plots.save_image_grid(backend.to_numpy(grid), run_dir / "figure2.png", nrow=10,
+                                         title=f"{config.model} samples, epoch {meta['epoch']}",
+                                         row_labels=list(range(10)) if pair.conditional else None),
+           write_errors)
+    _write(lambda: write_json(run_dir / "eval.json", result), write_errors)
     return result
+
+
+def _write(write, errors: list | None) -> None:
+    """Run ``write``; a file that cannot be written goes into ``errors`` (when given)."""
+    from nn.fileio import FileWriteError
+
+    try:
+        write()
+    except FileWriteError as exc:
+        if errors is None:
+            raise
+        errors.append(exc)
 
 
 def sample_to_png(run_dir, backend: Backend, *, label=None, n: int = 64, output="samples.png",
@@ -103,11 +123,13 @@ def sample_to_png(run_dir, backend: Backend, *, label=None, n: int = 64, output=
     if label is not None and not pair.conditional:
         raise ValueError("--label needs a conditional (cgan) run; this run is an unconditional GAN")
     noise = backend.with_seed(seed)
+    ncol = None
     if pair.conditional:
-        if label is None:
+        if label is None:  # one row per digit, ceil(n / 10) each, n in all (the last rows may be short)
             per_row = max(1, math.ceil(n / 10))
-            labels = xp.repeat(xp.arange(10), per_row)
-            nrow, row_labels = 10, list(range(10))
+            labels = xp.repeat(xp.arange(10), per_row)[:n]
+            nrow, ncol = math.ceil(n / per_row), per_row
+            row_labels = list(range(nrow))
         else:
             labels = xp.full((n,), label)
             nrow, row_labels = max(1, int(math.sqrt(n))), None
@@ -116,7 +138,7 @@ def sample_to_png(run_dir, backend: Backend, *, label=None, n: int = 64, output=
         images = generate(pair, backend, noise, config, n=n)
         nrow, row_labels = max(1, int(math.sqrt(n))), None
     output = Path(output)
-    plots.save_image_grid(backend.to_numpy(images), output, nrow=nrow, row_labels=row_labels,
+    plots.save_image_grid(backend.to_numpy(images), output, nrow=nrow, ncol=ncol, row_labels=row_labels,
                           title=None if label is None else f"digit {label}")
     return output
 
