@@ -578,13 +578,15 @@ def run(args, command: str) -> int:
         print(f"cgan bench: {exc}", file=sys.stderr)
         return 2
     result = run_benchmark(args)
+    print(markdown(result))  # first: the results are out even if a file below cannot be written
     out = Path(args.json) if args.json else default_json(args.backend)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    from nn.fileio import atomic_write
+
+    with atomic_write(out, "w") as f:
+        f.write(json.dumps(result, indent=2) + "\n")
     doc = default_doc() if args.doc is None else args.doc
     if doc:
         write_report(result, Path(doc))
-    print(markdown(result))
     print(f"JSON: {out}" + (f"; report: {doc}" if doc else ""))
     return 0
 

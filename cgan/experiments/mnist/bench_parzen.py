@@ -280,16 +280,19 @@ def run(*, backend: str = "numpy", n: int = 10_000, n_valid: int | None = None, 
     else:
         worst = None
     if args.json:
-        Path(args.json).write_text(json.dumps({
-            "data": what, "n": args.n, "n_valid": n_valid, "backend": backend.name,
-            "protocol_seconds": t_full, "sigma_search_seconds": t_sel, "test_seconds": t_test,
-            "original_protocol_seconds": t_orig_protocol, "repeat": args.repeat,
-            "products_seconds": t_products, "products_gflop": product_flops / 1e9,
-            "original_points": k, "original_extrapolated_seconds": orig_full,
-            "speedup": orig_full / t_full, "checked": m,
-            "worst_error_nats": None if worst is None else float(worst),
-            "test_log_likelihood": result.mean, "sigma": result.sigma,
-        }, indent=2))
+        from nn.fileio import atomic_write
+
+        with atomic_write(args.json, "w") as f:
+            f.write(json.dumps({
+                "data": what, "n": args.n, "n_valid": n_valid, "backend": backend.name,
+                "protocol_seconds": t_full, "sigma_search_seconds": t_sel, "test_seconds": t_test,
+                "original_protocol_seconds": t_orig_protocol, "repeat": args.repeat,
+                "products_seconds": t_products, "products_gflop": product_flops / 1e9,
+                "original_points": k, "original_extrapolated_seconds": orig_full,
+                "speedup": orig_full / t_full, "checked": m,
+                "worst_error_nats": None if worst is None else float(worst),
+                "test_log_likelihood": result.mean, "sigma": result.sigma,
+            }, indent=2))
     if worst is not None and worst > 1e-3:
         return 1
     return 0
