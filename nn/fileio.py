@@ -72,8 +72,9 @@ def atomic_write(path, mode: str = "wb", **open_kwargs):
     try:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-        except FileExistsError:  # a file where a directory should be
-            blocking = next(p for p in (path.parent, *path.parent.parents) if p.exists())
+        except (FileExistsError, NotADirectoryError):  # a file where a directory should be
+            blocking = next((p for p in reversed((path.parent, *path.parent.parents))
+                             if p.exists() and not p.is_dir()), path.parent)
             raise NotADirectoryError(errno.ENOTDIR, f"{blocking} is a file, not a directory") from None
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
