@@ -579,6 +579,8 @@ class Run:
                     print(self.describe(self.record), flush=True)
                     if self.stopped:
                         print(f"stopping: {self.stopped}", flush=True)
+                if self.stopped:
+                    break
             return metrics
 
 
