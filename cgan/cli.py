@@ -400,7 +400,8 @@ def _resume_changes(args, config_fields) -> dict:
         names = _option_names(args.subparser)
         raise ValueError(f"--resume does not take {', '.join(names.get(d, d) for d in unknown)}: it "
                          "continues the run as config.json records it")
-    changes = {dest: getattr(args, dest) for dest in given}
+    order = [a.dest for a in args.subparser._actions]   # as --help lists them
+    changes = {dest: getattr(args, dest) for dest in sorted(given, key=order.index)}
     if "data_dir" in changes:
         changes["data_dir"] = _absolute(changes["data_dir"])
     return changes
