@@ -79,3 +79,35 @@ def test_features_without_the_extra_is_a_clear_error(tmp_path):
                               capture_output=True, text=True, timeout=120)
         assert proc.returncode == 2, proc.stderr
         assert "Traceback" not in proc.stderr and "pip install 'cgan-numpy[features]'" in proc.stderr
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["demo", "--seed", "-1"], "expected a non-negative integer"),
+    (["train", "mnist", "--lr", "0"], "expected a positive number"),
+    (["train", "mnist", "--lr", "inf"], "expected a positive number"),
+    (["train", "mnist", "--clip", "nan"], "expected a positive number"),
+    (["train", "mnist", "--seed", "-1"], "expected a non-negative integer"),
+    (["train", "mnist", "--batch-size", "0"], "expected a positive integer"),
+    (["eval", "RUN", "--samples", "0"], "expected a positive integer"),
+    (["eval", "RUN", "--sigma-points", "-4"], "expected a positive integer"),
+    (["sample", "RUN", "-n", "0"], "expected a positive integer"),
+    (["sample", "RUN", "--seed", "x"], "expected a non-negative integer"),
+    (["sample", "RUN", "-o", "out.jpg"], "only PNG images are written"),
+    (["bench", "--rounds", "0"], "expected a positive integer"),
+    (["bench", "--pause", "-1"], "expected a non-negative number"),
+    (["features", "verify", "--limit", "0"], "expected a positive integer"),
+])
+def test_every_command_validates_its_numbers(capsys, argv, message):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_a_batch_larger_than_the_training_set_is_refused_before_anything_is_made(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "mnist", "--out", str(out), "--train-limit", "300", "--batch-size", "500",
+                 "--quiet"]) == 1
+    assert "--batch-size 500 is larger than the 300 training images" in capsys.readouterr().err
+    assert not out.exists()
