@@ -330,12 +330,14 @@ def new_run_dir(run_dir, config, *, exist_ok: bool = False, resumable: bool = Tr
     A new directory (absent or empty) is created; one that was started but stopped before
     its first checkpoint is started again (its leftovers go at the first epoch, see
     :meth:`Run.reconcile`). A directory with checkpoints, or one that is not a run, is
-    refused with its state and what to do (``exist_ok``: write the configuration anyway).
+    refused with its state and what to do (``exist_ok``: replace the run there: its
+    latest.npz and metrics.jsonl are removed, so that the directory is in the state
+    *started* until the new run's first checkpoint).
     ``command``: the command that trains into it, for the advice.
     """
     run_dir = Path(run_dir)
     status = run_status(run_dir)
-    if status.state == NOT_A_RUN:
+    if status.state == NOT_A_RUN and not exist_ok:
         raise RunDirError(f"run directory {run_dir} already exists and {status.predicate()}: "
                           "choose another --out")
     if status.state in (STOPPED, FINISHED) and not exist_ok:
@@ -350,6 +352,9 @@ def new_run_dir(run_dir, config, *, exist_ok: bool = False, resumable: bool = Tr
     if status.state == STARTED:
         print(f"cgan: {run_dir} stopped before its first checkpoint; starting it again",
               file=sys.stderr, flush=True)
+    if status.state in (STOPPED, FINISHED):  # exist_ok: the run is replaced, not mixed with the new one
+        for name in ("latest.npz", "metrics.jsonl"):
+            (run_dir / name).unlink(missing_ok=True)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -107,6 +107,15 @@ def test_a_run_started_without_a_checkpoint_is_started_again(tmp_path):
     assert read_metrics(tmp_path)[0]["d_loss"] != 0.0
 
 
+def test_exist_ok_replaces_a_run_instead_of_mixing_two(tmp_path):
+    _trained(tmp_path, epochs=1)
+    new_run_dir(tmp_path, _Config(lr=0.5), exist_ok=True)
+    assert run_status(tmp_path).state == STARTED and not (tmp_path / "metrics.jsonl").exists()
+    run = _run(tmp_path, _Config(lr=0.5))
+    run.fit(1)
+    assert [r["epoch"] for r in read_metrics(tmp_path)] == [1]
+
+
 # -- resume -------------------------------------------------------------------------------------
 NAMES = {"model": "--model", "width": "--width", "lr": "--lr", "epochs": "--epochs"}
 
