@@ -410,7 +410,7 @@ def _resume_changes(args, config_fields) -> dict:
 def _cmd_train(args) -> int:
     from dataclasses import fields
 
-    from .core.run import FINISHED, NOT_A_RUN, run_lock, run_status
+    from .core.run import FINISHED, NEW, NOT_A_RUN, RunDirError, run_lock, run_status
     from .data.mnist import N_TRAIN
     from .experiments.mnist.config import TrainConfig, resolve_config
     from .experiments.mnist.train import new_run, resume_config, train
@@ -421,10 +421,12 @@ def _cmd_train(args) -> int:
     if "backend" in args.given or not args.resume:
         _backend(args)  # fails early and clearly if cupy is missing
     status = run_status(out)
-    if status.state == NOT_A_RUN:  # before the lock, which would create a file in it
-        from .core.run import RunDirError
-
+    # before the lock, which would create a file (and the directory) there
+    if status.state == NOT_A_RUN:
         raise RunDirError(f"{status.describe()}: choose another --out")
+    if args.resume and status.state == NEW:
+        raise RunDirError(f"nothing to resume in {out}: {status.detail}; run the same command "
+                          "without --resume to start it")
     if args.resume:
         changes = _resume_changes(args, [f.name for f in fields(TrainConfig)])
         config = None

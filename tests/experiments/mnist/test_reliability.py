@@ -201,6 +201,8 @@ def test_nan_then_resume_with_a_lower_learning_rate(tmp_path, loads, monkeypatch
 
 def test_resume_applies_or_refuses_each_option(tmp_path, loads, capsys):
     run = tmp_path / "run"
+    assert cli_train(run, "--resume") == 1
+    assert "nothing to resume" in capsys.readouterr().err and not run.exists()   # nothing made
     assert cli_train(run, "--epochs", "1", "--data-dir", str(tmp_path / "d1")) == 0
     assert loads == [str(tmp_path / "d1")]
     before = (run / "config.json").read_text()
