@@ -294,6 +294,9 @@ def run_lock(run_dir):
     lock_path = run_dir / LOCK_NAME
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FileWriteError(run_dir, exc) from exc
+    try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as exc:
         raise FileWriteError(lock_path, exc) from exc
