@@ -84,28 +84,11 @@ def command(row: str, epochs: int, resume: bool) -> list[str]:
             *ROWS[row]]
 
 
-def isolated_pixels(images, bright: float = 0.5, dark: float = 0.2) -> float:
-    """Mean count per 28 x 28 image of pixels above ``bright`` whose 8 neighbours are all
-    below ``dark``: the salt noise that a sigma-0.2 Parzen kernel charges 12.5 nats each."""
-    from nn.backend import array_module
-
-    xp = array_module(images)
-    x = images.reshape(-1, 28, 28)
-    padded = xp.pad(x, ((0, 0), (1, 1), (1, 1)))
-    neighbours = None
-    for dy in (0, 1, 2):
-        for dx in (0, 1, 2):
-            if (dy, dx) != (1, 1):
-                window = padded[:, dy:dy + 28, dx:dx + 28]
-                neighbours = window if neighbours is None else xp.maximum(neighbours, window)
-    return float(((x > bright) & (neighbours < dark)).sum()) / x.shape[0]
-
-
 def measure(run_dir: Path, splits, backend) -> dict:
     from cgan.core.run import read_metrics
     from cgan.data.mnist import default_data_dir
     from cgan.evaluation.classifier import features, load_or_train_classifier
-    from cgan.evaluation.metrics import frechet_distance, label_accuracy
+    from cgan.evaluation.metrics import frechet_distance, isolated_pixels, label_accuracy
     from cgan.experiments.mnist.evaluate import EVAL_SEED
     from cgan.experiments.mnist.train import evaluation_labels, generate, load_pair
 

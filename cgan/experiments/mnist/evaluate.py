@@ -42,7 +42,7 @@ def evaluate_run(run_dir, backend: Backend, splits, *, which: str = "best", n_sa
     from ...data.mnist import default_data_dir
     from ...evaluation import plots
     from ...evaluation.classifier import features, load_or_train_classifier
-    from ...evaluation.metrics import frechet_distance, label_accuracy
+    from ...evaluation.metrics import frechet_distance, isolated_pixels, label_accuracy
     from ...evaluation.parzen import parzen_evaluate
 
     run_dir = Path(run_dir)
@@ -79,6 +79,7 @@ def evaluate_run(run_dir, backend: Backend, splits, *, which: str = "best", n_sa
         "n_samples": n_samples,
         "frechet_distance": frechet_distance(features(classifier, samples), features(classifier, test_x)),
         "classifier_test_accuracy": classifier_info.get("test_accuracy"),
+        "isolated_pixels_per_image": isolated_pixels(samples),
         "backend": backend.name,
     }
     if pair.conditional:
