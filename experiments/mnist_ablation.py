@@ -11,7 +11,8 @@ the latest checkpoint is scored without touching the test set:
   10,000 samples (1,000 per label);
 * frechet: Frechet distance to the 10,000 validation images in that classifier's features;
 * spread: per-pixel standard deviation of the 1,000 samples of one label, averaged over
-  pixels and labels (real validation digits: about 0.3; a collapsed generator: ~0);
+  pixels and labels (of all samples for an unconditional run; real validation digits:
+  about 0.3; a collapsed generator: ~0);
 * salt: isolated bright pixels per image (above 0.5, every neighbour below 0.2; real
   validation digits: 0.001 per image).
 
@@ -96,18 +97,19 @@ def measure(run_dir: Path, splits, backend) -> dict:
     epoch = int(meta["epoch"])
     record = next(r for r in read_metrics(run_dir) if r["epoch"] == epoch)
     classifier, _ = load_or_train_classifier(backend, splits, default_data_dir(), progress=False)
-    labels = evaluation_labels(backend, 10_000)
-    samples = generate(pair, backend, backend.with_seed(EVAL_SEED), config, labels=labels)
+    labels = evaluation_labels(backend, 10_000) if pair.conditional else None
+    samples = generate(pair, backend, backend.with_seed(EVAL_SEED), config, labels=labels, n=10_000)
     valid = backend.asarray(splits.valid_x)
+    groups = samples.reshape(10, 1000, -1) if pair.conditional else samples[None]
     return {
         "epoch": epoch,
         "valid_ll": record["valid_ll"],
         "sigma": record["sigma"],
         "d_real": record["d_real"],
         "d_fake": record["d_fake"],
-        "label_acc": label_accuracy(classifier, samples, labels)["overall"],
+        "label_acc": label_accuracy(classifier, samples, labels)["overall"] if pair.conditional else None,
         "frechet": frechet_distance(features(classifier, samples), features(classifier, valid)),
-        "spread": float(samples.reshape(10, 1000, -1).std(axis=1).mean()),
+        "spread": float(groups.std(axis=1).mean()),
         "salt": isolated_pixels(samples),
         "seconds": record["seconds"],
     }
