@@ -14,7 +14,9 @@ the latest checkpoint is scored without touching the test set:
   pixels and labels (of all samples for an unconditional run; real validation digits:
   about 0.3; a collapsed generator: ~0);
 * salt: isolated bright pixels per image (above 0.5, every neighbour below 0.2; real
-  validation digits: 0.001 per image).
+  validation digits: 0.001 per image);
+* for a generator with dropout, the same scores (and the validation Parzen estimate)
+  again with G's dropout on, as in training (keys ending in ``_gdrop``).
 
     OPENBLAS_NUM_THREADS=1 python experiments/mnist_ablation.py --rows base noise
     OPENBLAS_NUM_THREADS=1 python experiments/mnist_ablation.py --rows update dropout
@@ -98,21 +100,31 @@ def measure(run_dir: Path, splits, backend) -> dict:
     record = next(r for r in read_metrics(run_dir) if r["epoch"] == epoch)
     classifier, _ = load_or_train_classifier(backend, splits, default_data_dir(), progress=False)
     labels = evaluation_labels(backend, 10_000) if pair.conditional else None
-    samples = generate(pair, backend, backend.with_seed(EVAL_SEED), config, labels=labels, n=10_000)
     valid = backend.asarray(splits.valid_x)
-    groups = samples.reshape(10, 1000, -1) if pair.conditional else samples[None]
-    return {
-        "epoch": epoch,
-        "valid_ll": record["valid_ll"],
-        "sigma": record["sigma"],
-        "d_real": record["d_real"],
-        "d_fake": record["d_fake"],
-        "label_acc": label_accuracy(classifier, samples, labels)["overall"] if pair.conditional else None,
-        "frechet": frechet_distance(features(classifier, samples), features(classifier, valid)),
-        "spread": float(groups.std(axis=1).mean()),
-        "salt": isolated_pixels(samples),
-        "seconds": record["seconds"],
-    }
+    valid_features = features(classifier, valid)
+
+    def scores(samples) -> dict:
+        groups = samples.reshape(10, 1000, -1) if pair.conditional else samples[None]
+        return {
+            "label_acc": label_accuracy(classifier, samples, labels)["overall"] if pair.conditional else None,
+            "frechet": frechet_distance(features(classifier, samples), valid_features),
+            "spread": float(groups.std(axis=1).mean()),
+            "salt": isolated_pixels(samples),
+        }
+
+    result = {"epoch": epoch, "valid_ll": record["valid_ll"], "sigma": record["sigma"],
+              "d_real": record["d_real"], "d_fake": record["d_fake"], "seconds": record["seconds"]}
+    result.update(scores(generate(pair, backend, backend.with_seed(EVAL_SEED), config, labels=labels,
+                                  n=10_000)))
+    if config.g_hidden_keep < 1:  # also as in training: the generator's dropout on
+        from cgan.evaluation.parzen import parzen_evaluate
+
+        samples = generate(pair, backend, backend.with_seed(EVAL_SEED), config, labels=labels,
+                           n=10_000, generator_dropout=True)
+        parzen = parzen_evaluate(samples, valid[:1000], valid, backend)
+        result.update({f"{k}_gdrop": v for k, v in scores(samples).items()},
+                      valid_ll_gdrop=parzen.mean, sigma_gdrop=parzen.sigma)
+    return result
 
 
 def run_row(row: str, splits, backend) -> None:
