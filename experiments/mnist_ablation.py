@@ -62,6 +62,10 @@ ROWS.update({
     "orig+gdrop": ORIGINAL + ["--g-dropout-keep", "0.5"],
     "orig+gauss": ORIGINAL + ["--noise", "gaussian"],
     "orig+adam": ORIGINAL + ["--optimizer", "adam", "--lr", "2e-4", "--lr-decay", "1"],
+    # where the salt noise comes from: the discriminator's input dropout, or the
+    # learning rate (the paper's faster decay)
+    "orig+gdrop+dkeep1": ORIGINAL + ["--g-dropout-keep", "0.5", "--d-input-keep", "1"],
+    "paper": ["--preset", "paper"],
 })
 EPOCHS = (5, 10, 20)
 DESCRIPTION = {
@@ -76,6 +80,8 @@ DESCRIPTION = {
     "orig+gdrop": "original + dropout 0.5 on G's last hidden layer",
     "orig+gauss": "original + noise N(0, I)",
     "orig+adam": "original + Adam (lr 2e-4, beta1 0.5, no decay)",
+    "orig+gdrop+dkeep1": "original + G dropout 0.5, no dropout on D's image input",
+    "paper": "--preset paper (original + G dropout 0.5 + decay 1.00004)",
 }
 
 
