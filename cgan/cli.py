@@ -167,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--sigma-points", type=_positive_int, default=1_000,
                     help="Parzen bandwidth chosen on the first N validation images (default "
                          "1000, as the original parzen_ll.py; 10000 uses all of them)")
+    ev.add_argument("--generator-dropout", action="store_true",
+                    help="sample with the generator's dropout on, as in training: the distribution "
+                         "the discriminator was trained against (runs whose generator has dropout)")
     ev.add_argument("--quiet", action="store_true", help="no progress output")
     ev.set_defaults(func=_cmd_eval)
 
@@ -185,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "and y (n,) their labels (-1 for an unconditional run); without "
                              "--label a conditional run cycles through the labels 0-9")
     sample.add_argument("--checkpoint", choices=["best", "latest"], default="best")
+    sample.add_argument("--generator-dropout", action="store_true",
+                        help="sample with the generator's dropout on, as in training: the distribution "
+                         "the discriminator was trained against (runs whose generator has dropout)")
     sample.add_argument("--interpolate", action="store_true",
                         help="conditional runs: write OUTPUT-labels.png (fixed noise per row, labels "
                              "0-9 across) and OUTPUT-interpolation.png (one row per label, noise "
@@ -491,7 +497,8 @@ def _cmd_eval(args) -> int:
     not_written: list = []
     result = evaluate_run(args.run_dir, backend, splits, which=args.checkpoint,
                           n_samples=args.samples, sigma_points=args.sigma_points,
-                          data_dir=data_dir, progress=not args.quiet, write_errors=not_written)
+                          data_dir=data_dir, generator_dropout=args.generator_dropout,
+                          progress=not args.quiet, write_errors=not_written)
     print(json.dumps(result, indent=2))
     for error in not_written:
         print(f"cgan: error: {error} (the results above are complete)", file=sys.stderr)
@@ -518,11 +525,13 @@ def _cmd_sample(args) -> int:
         from .experiments.mnist.evaluate import sample_to_npz
 
         print(sample_to_npz(args.run_dir, backend, args.npz, label=args.label, n=args.n,
-                            which=args.checkpoint, seed=args.seed))
+                            which=args.checkpoint, seed=args.seed,
+                            generator_dropout=args.generator_dropout))
         if args.output is None:
             return 0
     path = sample_to_png(args.run_dir, backend, label=args.label, n=args.n,
-                         output=args.output or "samples.png", which=args.checkpoint, seed=args.seed)
+                         output=args.output or "samples.png", which=args.checkpoint, seed=args.seed,
+                         generator_dropout=args.generator_dropout)
     print(path)
     return 0
 

@@ -11,9 +11,12 @@ the latest checkpoint is scored without touching the test set:
   10,000 samples (1,000 per label);
 * frechet: Frechet distance to the 10,000 validation images in that classifier's features;
 * spread: per-pixel standard deviation of the 1,000 samples of one label, averaged over
-  pixels and labels (real validation digits: about 0.3; a collapsed generator: ~0);
+  pixels and labels (of all samples for an unconditional run; real validation digits:
+  about 0.3; a collapsed generator: ~0);
 * salt: isolated bright pixels per image (above 0.5, every neighbour below 0.2; real
-  validation digits: 0.001 per image).
+  validation digits: 0.001 per image);
+* for a generator with dropout, the same scores (and the validation Parzen estimate)
+  again with G's dropout on, as in training (keys ending in ``_gdrop``).
 
     OPENBLAS_NUM_THREADS=1 python experiments/mnist_ablation.py --rows base noise
     OPENBLAS_NUM_THREADS=1 python experiments/mnist_ablation.py --rows update dropout
@@ -59,6 +62,10 @@ ROWS.update({
     "orig+gdrop": ORIGINAL + ["--g-dropout-keep", "0.5"],
     "orig+gauss": ORIGINAL + ["--noise", "gaussian"],
     "orig+adam": ORIGINAL + ["--optimizer", "adam", "--lr", "2e-4", "--lr-decay", "1"],
+    # where the salt noise comes from: the discriminator's input dropout, or the
+    # learning rate (the paper's faster decay)
+    "orig+gdrop+dkeep1": ORIGINAL + ["--g-dropout-keep", "0.5", "--d-input-keep", "1"],
+    "paper": ["--preset", "paper"],
 })
 EPOCHS = (5, 10, 20)
 DESCRIPTION = {
@@ -73,6 +80,8 @@ DESCRIPTION = {
     "orig+gdrop": "original + dropout 0.5 on G's last hidden layer",
     "orig+gauss": "original + noise N(0, I)",
     "orig+adam": "original + Adam (lr 2e-4, beta1 0.5, no decay)",
+    "orig+gdrop+dkeep1": "original + G dropout 0.5, no dropout on D's image input",
+    "paper": "--preset paper (original + G dropout 0.5 + decay 1.00004)",
 }
 
 
@@ -84,28 +93,11 @@ def command(row: str, epochs: int, resume: bool) -> list[str]:
             *ROWS[row]]
 
 
-def isolated_pixels(images, bright: float = 0.5, dark: float = 0.2) -> float:
-    """Mean count per 28 x 28 image of pixels above ``bright`` whose 8 neighbours are all
-    below ``dark``: the salt noise that a sigma-0.2 Parzen kernel charges 12.5 nats each."""
-    from nn.backend import array_module
-
-    xp = array_module(images)
-    x = images.reshape(-1, 28, 28)
-    padded = xp.pad(x, ((0, 0), (1, 1), (1, 1)))
-    neighbours = None
-    for dy in (0, 1, 2):
-        for dx in (0, 1, 2):
-            if (dy, dx) != (1, 1):
-                window = padded[:, dy:dy + 28, dx:dx + 28]
-                neighbours = window if neighbours is None else xp.maximum(neighbours, window)
-    return float(((x > bright) & (neighbours < dark)).sum()) / x.shape[0]
-
-
 def measure(run_dir: Path, splits, backend) -> dict:
     from cgan.core.run import read_metrics
     from cgan.data.mnist import default_data_dir
     from cgan.evaluation.classifier import features, load_or_train_classifier
-    from cgan.evaluation.metrics import frechet_distance, label_accuracy
+    from cgan.evaluation.metrics import frechet_distance, isolated_pixels, label_accuracy
     from cgan.experiments.mnist.evaluate import EVAL_SEED
     from cgan.experiments.mnist.train import evaluation_labels, generate, load_pair
 
@@ -113,21 +105,32 @@ def measure(run_dir: Path, splits, backend) -> dict:
     epoch = int(meta["epoch"])
     record = next(r for r in read_metrics(run_dir) if r["epoch"] == epoch)
     classifier, _ = load_or_train_classifier(backend, splits, default_data_dir(), progress=False)
-    labels = evaluation_labels(backend, 10_000)
-    samples = generate(pair, backend, backend.with_seed(EVAL_SEED), config, labels=labels)
+    labels = evaluation_labels(backend, 10_000) if pair.conditional else None
     valid = backend.asarray(splits.valid_x)
-    return {
-        "epoch": epoch,
-        "valid_ll": record["valid_ll"],
-        "sigma": record["sigma"],
-        "d_real": record["d_real"],
-        "d_fake": record["d_fake"],
-        "label_acc": label_accuracy(classifier, samples, labels)["overall"],
-        "frechet": frechet_distance(features(classifier, samples), features(classifier, valid)),
-        "spread": float(samples.reshape(10, 1000, -1).std(axis=1).mean()),
-        "salt": isolated_pixels(samples),
-        "seconds": record["seconds"],
-    }
+    valid_features = features(classifier, valid)
+
+    def scores(samples) -> dict:
+        groups = samples.reshape(10, 1000, -1) if pair.conditional else samples[None]
+        return {
+            "label_acc": label_accuracy(classifier, samples, labels)["overall"] if pair.conditional else None,
+            "frechet": frechet_distance(features(classifier, samples), valid_features),
+            "spread": float(groups.std(axis=1).mean()),
+            "salt": isolated_pixels(samples),
+        }
+
+    result = {"epoch": epoch, "valid_ll": record["valid_ll"], "sigma": record["sigma"],
+              "d_real": record["d_real"], "d_fake": record["d_fake"], "seconds": record["seconds"]}
+    result.update(scores(generate(pair, backend, backend.with_seed(EVAL_SEED), config, labels=labels,
+                                  n=10_000)))
+    if config.g_hidden_keep < 1:  # also as in training: the generator's dropout on
+        from cgan.evaluation.parzen import parzen_evaluate
+
+        samples = generate(pair, backend, backend.with_seed(EVAL_SEED), config, labels=labels,
+                           n=10_000, generator_dropout=True)
+        parzen = parzen_evaluate(samples, valid[:1000], valid, backend)
+        result.update({f"{k}_gdrop": v for k, v in scores(samples).items()},
+                      valid_ll_gdrop=parzen.mean, sigma_gdrop=parzen.sigma)
+    return result
 
 
 def run_row(row: str, splits, backend) -> None:

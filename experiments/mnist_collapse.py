@@ -1,8 +1,9 @@
 """How the conditional generator collapses, seen from the discriminator (docs/mnist.md).
 
 Trains a preset's networks (seed 0) for a few hundred updates and, every ``--every``
-updates, measures on 100 fixed noise vectors (10 per label for the conditional model,
-in evaluation mode):
+updates, measures on 100 fixed noise vectors (10 per label for the conditional model),
+the generator run as the discriminator sees it in training (with its dropout, if any),
+the discriminator in evaluation mode:
 
 * spread: the per-pixel standard deviation of the samples (of one label), averaged
   (real validation digits: about 0.3);
@@ -36,7 +37,8 @@ def measure(trainer, z, y, used):
     import nn
 
     pair, xp = trainer.pair, trainer.backend.xp
-    x, _ = pair.generate(z, y, train=False)
+    # The generator as the discriminator sees it in training (its dropout on, if any).
+    x, _ = pair.generate(z, y, train=trainer.config.g_hidden_keep < 1)
     logits, cache = pair.discriminate(x, y, train=False)
     _, grad = nn.generator_loss(logits)
     dx = pair.discriminator.backward(grad, cache, param_grads=False)

@@ -12,6 +12,9 @@
   Means and covariances are computed in float64 with the features' array module (on the
   GPU for CuPy features); the d x d matrices then go to the host for scipy's matrix square
   root, which is why this module may import NumPy.
+* ``isolated_pixels``: salt noise, the bright pixels of a digit image with no bright
+  neighbour (real MNIST digits: about 0.001 per image). Under a sigma-0.2 Parzen kernel
+  each one costs about 1 / (2 * 0.2^2) = 12.5 nats.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from nn.backend import array_module
 
 from .classifier import predict
 
-__all__ = ["label_accuracy", "frechet_distance", "mean_and_covariance"]
+__all__ = ["label_accuracy", "frechet_distance", "mean_and_covariance", "isolated_pixels"]
 
 
 def _host(a) -> numpy.ndarray:
@@ -112,3 +115,22 @@ def frechet_distance(features_a, features_b, *, eps: float = 1e-6) -> float:
     value = float(diff @ diff + numpy.trace(cov_a) + numpy.trace(cov_b) - 2.0 * numpy.trace(root))
     # Rounding can take an exact zero (identical sets) slightly below zero.
     return max(value, 0.0)
+
+
+def isolated_pixels(images, *, side: int = 28, bright: float = 0.5, dark: float = 0.2) -> float:
+    """Mean count per image of pixels above ``bright`` whose 8 neighbours (inside the
+    image) are all below ``dark``.
+
+    Args:
+        images: (n, side * side) array in [0, 1], on any backend.
+    """
+    xp = array_module(images)
+    x = images.reshape(-1, side, side)
+    padded = xp.pad(x, ((0, 0), (1, 1), (1, 1)))
+    neighbours = None
+    for dy in range(3):
+        for dx in range(3):
+            if (dy, dx) != (1, 1):
+                window = padded[:, dy:dy + side, dx:dx + side]
+                neighbours = window if neighbours is None else xp.maximum(neighbours, window)
+    return float(((x > bright) & (neighbours < dark)).sum()) / max(int(x.shape[0]), 1)

@@ -280,3 +280,17 @@ def test_save_samples_over_training(tmp_path):
     grids = [(1, rng.random((20, 784))), (50, rng.random((20, 784))), (100, rng.random((20, 784)))]
     h, w, _ = _png_shape(save_samples_over_training(grids, tmp_path / "over.png", nrow=2))
     assert w > 2.5 * h  # three grids of 2 x 10 side by side
+
+
+def test_isolated_pixels_counts_salt_not_strokes(backend_name):
+    from cgan.evaluation.metrics import isolated_pixels
+
+    b = nn.get_backend(backend_name)
+    x = np.zeros((4, 28, 28), np.float32)
+    x[0, 5, 5] = 0.9                      # one isolated bright pixel
+    x[1, 10:20, 14] = 1.0                 # a stroke: no pixel of it is isolated
+    x[2, 0, 0] = x[2, 27, 27] = 0.6       # corners count (the border is dark)
+    x[3, 8, 8], x[3, 9, 9] = 0.9, 0.3     # a dim neighbour above 0.2 hides it
+    assert isolated_pixels(b.asarray(x.reshape(4, 784))) == pytest.approx((1 + 0 + 2 + 0) / 4)
+    x[3, 9, 9] = 0.1
+    assert isolated_pixels(b.asarray(x.reshape(4, 784))) == pytest.approx(4 / 4)

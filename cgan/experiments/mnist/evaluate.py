@@ -38,17 +38,19 @@ SIGMA_POINTS = 1_000
 
 def evaluate_run(run_dir, backend: Backend, splits, *, which: str = "best", n_samples: int = 10_000,
                  sigma_points: int = SIGMA_POINTS, data_dir=None, progress: bool = True,
-                 write_errors: list | None = None) -> dict:
+                 generator_dropout: bool = False, write_errors: list | None = None) -> dict:
     """Evaluate the ``which`` checkpoint of a run; writes eval.json and figure2.png into the
     run (and the classifier into ``data_dir``'s cache).
 
-    ``write_errors``: a list that collects the files that could not be written
-    (nn.fileio.FileWriteError), after everything is computed; without it they raise.
+    ``generator_dropout``: sample with the generator's dropout on, as in training (see
+    ``generate``); the figure and eval.json say so. ``write_errors``: a list that collects
+    the files that could not be written (nn.fileio.FileWriteError), after everything is
+    computed; without it they raise.
     """
     from ...data.mnist import default_data_dir
     from ...evaluation import plots
     from ...evaluation.classifier import features, load_or_train_classifier
-    from ...evaluation.metrics import frechet_distance, label_accuracy
+    from ...evaluation.metrics import frechet_distance, isolated_pixels, label_accuracy
     from ...evaluation.parzen import parzen_evaluate
 
     run_dir = Path(run_dir)
@@ -58,7 +60,8 @@ def evaluate_run(run_dir, backend: Backend, splits, *, which: str = "best", n_sa
     labels = evaluation_labels(backend, n_samples) if pair.conditional else None
     if pair.conditional and n_samples % 10:
         raise ValueError(f"--samples must be a multiple of 10 for a conditional run, got {n_samples}")
-    samples = generate(pair, backend, noise, config, labels=labels, n=n_samples)
+    samples = generate(pair, backend, noise, config, labels=labels, n=n_samples,
+                       generator_dropout=generator_dropout)
     if sigma_points < 1:
         raise ValueError(f"--sigma-points must be at least 1, got {sigma_points}")
     valid_x = backend.asarray(splits.valid_x[:sigma_points])
@@ -86,15 +89,19 @@ def evaluate_run(run_dir, backend: Backend, splits, *, which: str = "best", n_sa
         "n_samples": n_samples,
         "frechet_distance": frechet_distance(features(classifier, samples), features(classifier, test_x)),
         "classifier_test_accuracy": classifier_info.get("test_accuracy"),
+        "isolated_pixels_per_image": isolated_pixels(samples),
+        "generator_dropout": bool(generator_dropout),
         "backend": backend.name,
     }
     if pair.conditional:
         result["label_accuracy"] = label_accuracy(classifier, samples, labels)
 
     figure_labels = evaluation_labels(backend, 100) if pair.conditional else None
-    grid = generate(pair, backend, EVAL_STREAMS.backend("figure", like=backend), config, labels=figure_labels, n=100)
+    grid = generate(pair, backend, EVAL_STREAMS.backend("figure", like=backend), config, labels=figure_labels, n=100,
+                    generator_dropout=generator_dropout)
     _write(lambda: plots.save_image_grid(backend.to_numpy(grid), run_dir / "figure2.png", nrow=10,
-                                         title=f"{config.model} samples, epoch {meta['epoch']}",
+                                         title=f"{config.model} samples, epoch {meta['epoch']}"
+                                               + (", generator dropout on" if generator_dropout else ""),
                                          row_labels=list(range(10)) if pair.conditional else None),
            write_errors)
     _write(lambda: write_json(run_dir / "eval.json", result), write_errors)
@@ -114,7 +121,7 @@ def _write(write, errors: list | None) -> None:
 
 
 def sample_to_png(run_dir, backend: Backend, *, label=None, n: int = 64, output="samples.png",
-                  which: str = "best", seed: int = 0) -> Path:
+                  which: str = "best", seed: int = 0, generator_dropout: bool = False) -> Path:
     """Draw n samples (of one digit, or one row per digit) from a run into a PNG grid."""
     from ...evaluation import plots
 
@@ -133,9 +140,9 @@ def sample_to_png(run_dir, backend: Backend, *, label=None, n: int = 64, output=
         else:
             labels = xp.full((n,), label)
             nrow, row_labels = max(1, int(math.sqrt(n))), None
-        images = generate(pair, backend, noise, config, labels=labels)
+        images = generate(pair, backend, noise, config, labels=labels, generator_dropout=generator_dropout)
     else:
-        images = generate(pair, backend, noise, config, n=n)
+        images = generate(pair, backend, noise, config, n=n, generator_dropout=generator_dropout)
         nrow, row_labels = max(1, int(math.sqrt(n))), None
     output = Path(output)
     plots.save_image_grid(backend.to_numpy(images), output, nrow=nrow, ncol=ncol, row_labels=row_labels,
@@ -144,7 +151,7 @@ def sample_to_png(run_dir, backend: Backend, *, label=None, n: int = 64, output=
 
 
 def sample_to_npz(run_dir, backend: Backend, output, *, label=None, n: int = 10_000,
-                  which: str = "best", seed: int = 0) -> Path:
+                  which: str = "best", seed: int = 0, generator_dropout: bool = False) -> Path:
     """Write n raw samples of a run to ``output`` (.npz, atomically), for any tool to score.
 
     Arrays: ``x`` (n, 784) float32 pixels in [0, 1], row-major 28 x 28 images; ``y`` (n,)
@@ -160,10 +167,10 @@ def sample_to_npz(run_dir, backend: Backend, output, *, label=None, n: int = 10_
     noise = backend.with_seed(seed)
     if pair.conditional:
         labels = xp.full((n,), label, dtype=xp.int64) if label is not None else xp.arange(n) % 10
-        images = generate(pair, backend, noise, config, labels=labels)
+        images = generate(pair, backend, noise, config, labels=labels, generator_dropout=generator_dropout)
     else:
         labels = xp.full((n,), -1, dtype=xp.int64)
-        images = generate(pair, backend, noise, config, n=n)
+        images = generate(pair, backend, noise, config, n=n, generator_dropout=generator_dropout)
     return save_arrays(output, {"x": images.astype(xp.float32), "y": labels.astype(xp.int64),
                                 "epoch": int(meta["epoch"]), "seed": int(seed)})
 

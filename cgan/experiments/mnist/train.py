@@ -49,10 +49,13 @@ def uniform_fake_labels(backend: Backend):
 
 
 def generate(pair, backend: Backend, noise_backend: Backend, config: TrainConfig, labels=None,
-             n: int | None = None, chunk: int = 1000):
-    """Samples from the generator in evaluation mode (no dropout), in chunks.
+             n: int | None = None, chunk: int = 1000, generator_dropout: bool = False):
+    """Samples from the generator, in chunks.
 
     ``labels`` (int array) conditions the conditional model; the unconditional one takes ``n``.
+    By default the generator runs in evaluation mode (no dropout). ``generator_dropout``
+    runs it as in training instead, its dropout masks drawn from ``backend``'s stream: the
+    distribution the discriminator was trained against, when G has dropout.
     """
     total = int(labels.shape[0]) if labels is not None else int(n)
     out = None  # filled chunk by chunk: a list of chunks plus their concatenation would
@@ -61,7 +64,7 @@ def generate(pair, backend: Backend, noise_backend: Backend, config: TrainConfig
         m = min(chunk, total - start)
         z = sample_noise(noise_backend, config.noise, m, pair.noise_dim)
         y = labels_one_hot(backend, labels[start:start + m]) if labels is not None else None
-        x, _ = pair.generate(z, y, train=False)
+        x, _ = pair.generate(z, y, train=generator_dropout)
         if out is None:
             out = backend.xp.empty((total, x.shape[1]), dtype=x.dtype)
         out[start:start + m] = x
