@@ -20,8 +20,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_write", "FileWriteError", "describe_os_error", "remove_stale_temporaries",
-           "TEMPORARY_NAME"]
+__all__ = ["atomic_write", "atomic_copy", "FileWriteError", "describe_os_error",
+           "remove_stale_temporaries", "TEMPORARY_NAME"]
 
 # The temporary files of atomic_write: "." + the target's name + "." + 16 hex digits + ".tmp".
 TEMPORARY_NAME = re.compile(r"^\..+\.[0-9a-f]{16}\.tmp$")
@@ -99,6 +99,16 @@ def atomic_write(path, mode: str = "wb", **open_kwargs):
             pass
         raise
     _fsync_dir(path.parent)
+
+
+def atomic_copy(source, target) -> Path:
+    """Copy ``source`` to ``target`` through :func:`atomic_write` (a checkpoint kept under a
+    second name, say). A source that cannot be read raises its OSError."""
+    target = Path(target)
+    with open(source, "rb") as f, atomic_write(target) as out:
+        while chunk := f.read(1 << 22):
+            out.write(chunk)
+    return target
 
 
 def _fsync_dir(directory: Path) -> None:

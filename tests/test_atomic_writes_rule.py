@@ -4,8 +4,9 @@ So a crash leaves the old file or the new one, a failure is one FileWriteError n
 file and the cause, and a killed write leaves only a ``.NAME.HEX.tmp`` that the next start
 removes. In nn/ and cgan/, no module opens a file for writing, calls ``write_text`` or
 ``write_bytes``, or hands a path (rather than the file object atomic_write gives) to
-``savefig`` or NumPy's savers; only nn/fileio.py itself, and the run directory's lock (an
-advisory lock, not content), create files with ``os.open``.
+``savefig`` or NumPy's savers, or copies and moves with ``shutil`` (``nn.fileio.atomic_copy``
+copies); only nn/fileio.py itself, and the run directory's lock (an advisory lock, not
+content), create files with ``os.open``.
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ def violations(source: str, rel: str) -> list[str]:
             found.append(f"{where}: os.open")
         elif isinstance(f, ast.Attribute) and name in ("write_text", "write_bytes"):
             found.append(f"{where}: .{name}()")
+        elif isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "shutil" \
+                and name in ("copy", "copy2", "copyfile", "copytree", "move"):
+            found.append(f"{where}: shutil.{name} (use nn.fileio.atomic_copy)")
         elif isinstance(f, ast.Attribute) and name in SAVERS and name != "save" and to_a_path(node):
             found.append(f"{where}: .{name}(<not a file of atomic_write>)")
         elif isinstance(f, ast.Attribute) and name == "save" and isinstance(f.value, ast.Name) \
@@ -87,7 +91,7 @@ def test_every_write_of_the_package_is_atomic():
 
 @pytest.mark.parametrize("code", [
     "open(p, 'w')", "open(p, mode='ab')", "Path(p).write_text('x')", "p.write_bytes(b'')",
-    "fig.savefig('x.png')", "numpy.savez(path, a=a)", "os.open(p, flags)",
+    "fig.savefig('x.png')", "numpy.savez(path, a=a)", "os.open(p, flags)", "shutil.copyfile(a, b)",
 ])
 def test_the_guard_catches(code):
     assert violations(code, "cgan/x.py")

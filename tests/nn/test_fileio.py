@@ -94,3 +94,14 @@ def test_describe_os_error():
     assert describe_os_error(FileNotFoundError(2, "No such file or directory", "vec.txt")) == \
         "vec.txt: No such file or directory"
     assert describe_os_error(OSError("plain")) == "plain"
+
+
+def test_atomic_copy(tmp_path):
+    from nn.fileio import atomic_copy
+
+    (tmp_path / "a").write_bytes(b"x" * (5 << 20))
+    assert atomic_copy(tmp_path / "a", tmp_path / "b") == tmp_path / "b"
+    assert (tmp_path / "b").read_bytes() == (tmp_path / "a").read_bytes()
+    with pytest.raises(FileNotFoundError):
+        atomic_copy(tmp_path / "missing", tmp_path / "c")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]

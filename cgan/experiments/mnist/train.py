@@ -21,6 +21,7 @@ from pathlib import Path
 import nn
 from nn import checkpoint
 from nn.backend import Backend
+from nn.fileio import atomic_copy
 
 from ...core.loop import Dataset, Draw, Training
 from ...core.noise import noise_sampler, one_hot, sample_noise, uniform_labels
@@ -252,7 +253,7 @@ class Trainer(Run):
             if best.exists():
                 best.unlink()
         elif self.best_epoch == self.epoch and _checkpoint_epoch(best) != self.epoch:
-            _copy_file(self.run_dir / "latest.npz", best)
+            atomic_copy(self.run_dir / "latest.npz", best)
 
     def describe(self, record: dict) -> str:
         ll = record.get("valid_ll")
@@ -365,11 +366,3 @@ def _checkpoint_epoch(path: Path) -> int | None:
         return (checkpoint.read_meta(path) or {}).get("epoch")
     except checkpoint.CheckpointError:
         return None
-
-
-def _copy_file(source: Path, target: Path) -> None:
-    from nn.fileio import atomic_write
-
-    with open(source, "rb") as f, atomic_write(target) as out:
-        while chunk := f.read(1 << 22):
-            out.write(chunk)
