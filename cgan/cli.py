@@ -60,8 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Train the paper's conditional adversarial net (or the "
                                        "original GAN baseline) on MNIST.")
     train.add_argument("dataset", choices=["mnist"], help="the dataset (mnist)")
-    train.add_argument("--model", choices=["cgan", "gan"], default="cgan",
-                       help="cgan: conditional (default); gan: the unconditional baseline")
+    train.add_argument("--model", choices=["cgan", "gan", "dcgan", "cdcgan"], default="cgan",
+                       help="cgan: conditional (default); gan: the unconditional baseline; "
+                            "dcgan, cdcgan: the convolutional nets, unconditional and "
+                            "conditional, with their own presets (docs/dcgan.md)")
     train.add_argument("--preset", choices=["default", "paper", "original"], default="default",
                        help="default: the papers' networks for 30 epochs with Adam (lr 2e-4, "
                             "beta1 0.5), Gaussian noise and dropout 0.5 (docs/mnist.md); "
@@ -337,7 +339,7 @@ def _cmd_train(args) -> int:
     summary = train(config, out, splits, resume=args.resume, progress=not args.quiet, prepared=True)
     print(json.dumps(summary))
     if not args.quiet:
-        label = " --label 7" if config.model == "cgan" else ""
+        label = " --label 7" if config.conditional else ""
         print(f"next: cgan eval {out}    and    cgan sample {out}{label} -o samples.png")
     return 0
 
