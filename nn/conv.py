@@ -16,11 +16,13 @@ forward is that input gradient, ``y = col2im(W2^T @ x)``; its input gradient is 
 convolution's forward, ``dx = W2 @ im2col(dy)`` (docs/backprop.md draws the stride-2 case).
 
 The batch is the *last* (fastest) axis of the column matrix, and the two functions work on
-a batch-last copy of the maps, (C, H, W, N). That order is for speed, not for the maths
+batch-last maps, (C, H, W, N). That order is for speed, not for the maths
 (docs/performance.md measures it): one matrix product for the whole batch instead of one
 per example, and every copy im2col and col2im make moves runs of N contiguous numbers
 rather than a few pixels of a strided row (on the DCGAN's layers, col2im 7x and im2col 3x
-faster than with the batch first). The layers' inputs and outputs stay NCHW.
+faster than with the batch first). The layers take and return NCHW arrays; what they
+return is a transposed view of batch-last memory (batch_first), which elementwise layers
+keep, so that the next convolution finds its input batch-last already.
 
 im2col reads the windows through a strided view (no copy until the reshape into the
 matrix); col2im loops over the kh*kw kernel offsets, each one strided slice of the output.
@@ -59,15 +61,23 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
 
 def batch_last(xp, x):
     """(N, C, H, W) -> a contiguous (C, H*W*N) matrix: column (i, j, n) holds pixel (i, j)
-    of example n, for every channel (a copy)."""
+    of example n, for every channel (a copy, unless x is already batch-last in memory)."""
     n, c = x.shape[:2]
     return xp.ascontiguousarray(x.transpose(1, 2, 3, 0)).reshape(c, -1)
 
 
 def batch_first(xp, m, shape):
-    """The inverse of batch_last: a (C, H*W*N) matrix as contiguous (N, C, H, W) maps."""
+    """The inverse of batch_last: a (C, H*W*N) matrix, or (C, H, W, N) maps, as (N, C, H, W)
+    maps: a transposed *view*, no copy.
+
+    The next layer reads it as any NCHW array. Elementwise layers (ReLU, LeakyReLU,
+    BatchNorm's arithmetic) keep its memory order in their outputs, so when it reaches the
+    next convolution, batch_last finds the maps already batch-last and copies nothing; a
+    transposing copy is made only where one is needed (a reshape, nn.Flatten). Copying
+    here instead cost a fifth of the DCGAN's iteration (docs/performance.md).
+    """
     n, c, h, w = shape
-    return xp.ascontiguousarray(m.reshape(c, h, w, n).transpose(3, 0, 1, 2))
+    return m.reshape(c, h, w, n).transpose(3, 0, 1, 2)
 
 
 def im2col(xp, x, kernel, stride, padding):
@@ -113,7 +123,7 @@ def col2im(xp, cols, shape, kernel, stride, padding):
     for a in range(kh):
         for b in range(kw):
             padded[:, a:a + sh * (oh - 1) + 1:sh, b:b + sw * (ow - 1) + 1:sw] += blocks[:, a, b]
-    return xp.ascontiguousarray(padded[:, ph:ph + h, pw:pw + w].transpose(3, 0, 1, 2))
+    return batch_first(xp, padded[:, ph:ph + h, pw:pw + w], shape)
 
 
 class _ConvBase(Layer):
