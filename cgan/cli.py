@@ -177,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--pause", type=float, default=0.3, help="seconds between blocks")
     bench.add_argument("--quick", action="store_true", help="3 rounds of 5, small Parzen and memory runs")
     bench.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    bench.add_argument("--models", type=_bench_models, default="cgan,gan,dcgan,cdcgan",
+                       help="comma-separated iterations to measure (default cgan,gan,dcgan,cdcgan; "
+                            "the DCGANs at their preset's minibatch 64 with Adam, docs/dcgan.md)")
     bench.add_argument("--no-parzen", action="store_true")
     bench.add_argument("--no-memory", action="store_true")
     bench.add_argument("--doc", default=None,
@@ -270,6 +273,14 @@ def _marginal_clip(text: str) -> float:
     if not value < 0.5:
         raise argparse.ArgumentTypeError(f"expected a number in (0, 0.5), got {value}")
     return value
+
+
+def _bench_models(text: str) -> list[str]:
+    models = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in models if m not in ("cgan", "gan", "dcgan", "cdcgan")]
+    if unknown or not models:
+        raise argparse.ArgumentTypeError(f"expected models among cgan, gan, dcgan, cdcgan, got {text!r}")
+    return models
 
 
 def _digit(text: str) -> int:
