@@ -296,9 +296,10 @@ def worker(kind: str, model: str, where: str, seed: int) -> int:
         if not words or words[0] == "quit":
             break
         k = int(words[1])
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         it.run(k)
-        print(json.dumps({"seconds": time.perf_counter() - start}), flush=True)
+        print(json.dumps({"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu}),
+              flush=True)
     return 0
 
 
@@ -336,9 +337,10 @@ class Worker:
         self._resume()
         self.proc.stdin.write(f"run {iterations}\n")
         self.proc.stdin.flush()
-        seconds = self._read()["seconds"]
+        reply = self._read()
         self._pause()
-        return seconds / iterations
+        self.last_cpu = reply.get("cpu_seconds", float("nan")) / iterations
+        return reply["seconds"] / iterations
 
     def close(self) -> None:
         self._resume()
@@ -351,13 +353,17 @@ class Worker:
 
 
 def interleaved(workers, rounds: int, block: int, pause: float, progress) -> dict[str, list[float]]:
-    """ms per iteration of each worker per round, asked in turn: A B A B ..."""
+    """ms per iteration of each worker per round, asked in turn: A B A B ...; and each
+    worker's CPU time per iteration under ``"cpu:" + name`` (the process's own, all its
+    threads: on a machine shared with other jobs it moves less than the wall time)."""
     times = {w.name: [] for w in workers}
+    times.update({f"cpu:{w.name}": [] for w in workers})
     for r in range(rounds):
         for w in workers:
             time.sleep(pause)
             times[w.name].append(1000.0 * w.block(block))
-        progress(f"round {r + 1}/{rounds}: " + ", ".join(f"{k} {v[-1]:.1f} ms" for k, v in times.items()))
+            times[f"cpu:{w.name}"].append(1000.0 * w.last_cpu)
+        progress(f"round {r + 1}/{rounds}: " + ", ".join(f"{w.name} {times[w.name][-1]:.1f} ms" for w in workers))
     return times
 
 
@@ -509,6 +515,9 @@ def run_benchmark(args) -> dict:
             entry["torch_ms"] = summarize(theirs)
             entry["torch_ms_per_round"] = theirs
             entry["ratio_ours_over_torch"] = summarize([a / b for a, b in zip(ours, theirs)])
+            cpu_ours, cpu_theirs = times[f"cpu:{workers[0].name}"], times[f"cpu:{workers[1].name}"]
+            entry["cpu_ms"] = {"ours": summarize(cpu_ours), "torch": summarize(cpu_theirs)}
+            entry["cpu_ratio_ours_over_torch"] = summarize([a / b for a, b in zip(cpu_ours, cpu_theirs)])
         elif note or not have_torch:
             entry["torch_note"] = note or "PyTorch is not installed (pip install 'cgan-numpy[bench]')"
         if dcgan:
@@ -547,6 +556,16 @@ def markdown(r: dict) -> str:
             + (f"{ratio['median']:.2f} ({ratio['min']:.2f}-{ratio['max']:.2f})" if ratio else "-") + " | "
             f"{e['ours_gflops']:.1f} | {e['products_limit_ms']:.2f}, {e['products_limit_gflops']:.1f} | "
             f"{e['fraction_of_limit']:.2f} |")
+    cpu = {m: e for m, e in r["models"].items() if "cpu_ratio_ours_over_torch" in e}
+    if cpu:
+        lines += ["", "CPU time of each worker process per iteration (all its threads; on a machine "
+                  "shared with other jobs it moves less than the wall time):", "",
+                  "| iteration | ours CPU ms | PyTorch CPU ms | ours / PyTorch per round: median (min-max) |",
+                  "| --- | ---: | ---: | ---: |"]
+        for model, e in cpu.items():
+            c, q = e["cpu_ms"], e["cpu_ratio_ours_over_torch"]
+            lines.append(f"| {model} | {c['ours']['median']:.1f} | {c['torch']['median']:.1f} | "
+                         f"{q['median']:.2f} ({q['min']:.2f}-{q['max']:.2f}) |")
     for model, e in r["models"].items():
         prof = e.get("profile")
         if prof:

@@ -80,3 +80,22 @@ def test_dcgan_profile_accounts_for_the_iteration():
     assert sum(parts.values()) == pytest.approx(result["total_ms"])
     assert all(v > 0 for k, v in parts.items() if k != "rest")
     assert 0.3 < result["convolution_share"] < 1
+
+
+def test_markdown_reports_the_dcgan_rows_cpu_times_and_profile():
+    from cgan.experiments.mnist import bench_dcgan
+
+    ms = {"median": 200.0, "min": 190.0, "max": 210.0}
+    entry = {"batch": 64, "flops_per_iteration": 10.4e9, "products_limit_ms": 80.0,
+             "products_limit_gflops": 130.0, "ours_ms": ms, "ours_gflops": 52.0,
+             "fraction_of_limit": 0.4, "torch_ms": ms, "ratio_ours_over_torch": ms,
+             "cpu_ms": {"ours": ms, "torch": ms}, "cpu_ratio_ours_over_torch": {"median": 1.2, "min": 1.1, "max": 1.3},
+             "profile": {"iterations": 20, "total_ms": 170.0, "convolution_share": 0.7,
+                         "parts_ms": {k: 10.0 for k, _ in bench_dcgan.CATEGORIES}}}
+    text = bench.markdown({"backend": "numpy", "command": "cgan bench", "date": "today", "machine": "here",
+                           "rounds": 3, "block": 5, "seconds": 60.0, "load_average_after": 1.0,
+                           "models": {"dcgan": entry}})
+    assert "| DCGAN (dcgan), minibatch 64 | 10.40 |" in text
+    assert "| dcgan | 200.0 | 200.0 | 1.20 (1.10-1.30) |" in text
+    assert "the convolutions, with their im2col, col2im and layout copies, **70 %**" in text
+    assert "| col2im | 10.0 |" in text
