@@ -136,7 +136,7 @@ def noise_arithmetic(run_dir, backend: Backend, *, digit: int = 7, n: int = 2000
     kind = "label" if pair.conditional else "classified as"
     paths = {"arithmetic": plots.save_image_grid(
         backend.to_numpy(xp.concatenate(tiles)), output, nrow=4, ncol=k + 1,
-        title=f"{kind} {digit}: thick, thin, slanted (k each, then their mean); thin - thick + slanted")}
+        title=f"{kind} {digit}: thick, thin, slanted, result")}
     if pair.conditional:
         labels = xp.tile(xp.arange(10), 4)
         grid, _ = pair.generate(xp.repeat(xp.stack(list(vectors.values())), 10, axis=0),
@@ -148,7 +148,7 @@ def noise_arithmetic(run_dir, backend: Backend, *, digit: int = 7, n: int = 2000
     path = xp.concatenate([interpolate_noise(vectors[a], vectors[b], steps) for a, b in ends])
     paths["interpolation"] = plots.save_image_grid(
         backend.to_numpy(draw(path)), f"{stem}-interpolation.png", nrow=len(ends),
-        title="thick -> thin, thin -> slanted, slanted -> thin - thick + slanted")
+        title="thick -> thin -> slanted -> thin - thick + slanted")
 
     report = {
         "run_dir": str(run_dir), "checkpoint": which, "epoch": meta["epoch"], "digit": digit,
