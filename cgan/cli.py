@@ -89,8 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Train the paper's conditional adversarial net (or the "
                                        "original GAN baseline) on MNIST.")
     train.add_argument("dataset", choices=["mnist"], help="the dataset (mnist)")
-    train.add_argument("--model", choices=["cgan", "gan"], default="cgan",
-                       help="cgan: conditional (default); gan: the unconditional baseline")
+    train.add_argument("--model", choices=["cgan", "gan", "dcgan", "cdcgan"], default="cgan",
+                       help="cgan: conditional (default); gan: the unconditional baseline; "
+                            "dcgan, cdcgan: the convolutional nets, unconditional and "
+                            "conditional, with their own presets (docs/dcgan.md)")
     train.add_argument("--preset", choices=["default", "paper", "original"], default="default",
                        help="default: the papers' networks for 30 epochs with Adam (lr 2e-4, "
                             "beta1 0.5), Gaussian noise and dropout 0.5 (docs/mnist.md); "
@@ -216,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--pause", type=_non_negative_float, default=0.3, help="seconds between blocks")
     bench.add_argument("--quick", action="store_true", help="3 rounds of 5, small Parzen and memory runs")
     bench.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    bench.add_argument("--models", type=_bench_models, default="cgan,gan,dcgan,cdcgan",
+                       help="comma-separated iterations to measure (default cgan,gan,dcgan,cdcgan; "
+                            "the DCGANs at their preset's minibatch 64 with Adam, docs/dcgan.md)")
     bench.add_argument("--no-parzen", action="store_true")
     bench.add_argument("--no-memory", action="store_true")
     bench.add_argument("--doc", default=None,
@@ -309,6 +314,14 @@ def _marginal_clip(text: str) -> float:
     if not value < 0.5:
         raise argparse.ArgumentTypeError(f"expected a number in (0, 0.5), got {value}")
     return value
+
+
+def _bench_models(text: str) -> list[str]:
+    models = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in models if m not in ("cgan", "gan", "dcgan", "cdcgan")]
+    if unknown or not models:
+        raise argparse.ArgumentTypeError(f"expected models among cgan, gan, dcgan, cdcgan, got {text!r}")
+    return models
 
 
 def _digit(text: str) -> int:
@@ -471,7 +484,7 @@ def _cmd_train(args) -> int:
             raise
     print(json.dumps(summary))
     if not args.quiet:
-        label = " --label 7" if config.model == "cgan" else ""
+        label = " --label 7" if config.conditional else ""
         print(f"next: cgan eval {out}    and    cgan sample {out}{label} -o samples.png")
     return 0
 

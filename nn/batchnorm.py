@@ -98,7 +98,8 @@ class BatchNorm(Layer):
             mean, var = self.buffers["running_mean"], self.buffers["running_var"]
             centred = x - mean.reshape(self._shape)
         inv_std = 1 / xp.sqrt(var + self.eps)
-        xhat = centred * inv_std.reshape(self._shape)
+        xhat = centred  # standardised in place: centred is not needed after this
+        xhat *= inv_std.reshape(self._shape)
         y = xhat * self.params["gamma"].reshape(self._shape)
         y += self.params["beta"].reshape(self._shape)
         return y, (train, xhat, inv_std)
@@ -114,16 +115,21 @@ class BatchNorm(Layer):
 
     def backward(self, dy, cache, *, param_grads: bool = True, input_grad: bool = True):
         train, xhat, inv_std = cache
+        sum_dy = dy.sum(axis=self._pooled)
+        sum_dy_xhat = (dy * xhat).sum(axis=self._pooled)
         if param_grads:
-            self.grads["gamma"] += (dy * xhat).sum(axis=self._pooled)
-            self.grads["beta"] += dy.sum(axis=self._pooled)
+            self.grads["gamma"] += sum_dy_xhat
+            self.grads["beta"] += sum_dy
         if not input_grad:
             return None
         scale = (self.params["gamma"] * inv_std).reshape(self._shape)
         if not train:
             return dy * scale
         # The batch coupling: mu and var move with every input, which removes from G its
-        # mean and its component along xhat.
-        mean_dy = dy.mean(axis=self._pooled).reshape(self._shape)
-        mean_dy_xhat = (dy * xhat).mean(axis=self._pooled).reshape(self._shape)
-        return (dy - mean_dy - xhat * mean_dy_xhat) * scale
+        # mean and its component along xhat. (In place: each pass over a map is a pass over
+        # memory, and the two sums above serve both gradients.)
+        m = dy.size // self.num_features
+        dx = dy - (sum_dy / m).reshape(self._shape)
+        dx -= xhat * (sum_dy_xhat / m).reshape(self._shape)
+        dx *= scale
+        return dx

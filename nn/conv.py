@@ -2,17 +2,27 @@
 
 Both layers rest on one pair of functions that are each other's adjoint:
 
-* ``im2col(x)``: every kernel-sized window of the zero-padded input, laid out as a matrix
-  per example, ``(N, C*kh*kw, OH*OW)``: column p of example n is the window under output
-  pixel p. A convolution is then one matrix product, ``y = W2 @ im2col(x)`` with the weight
-  flattened to ``W2`` of shape ``(out_ch, C*kh*kw)``.
+* ``im2col(x)``: every kernel-sized window of the zero-padded input, laid out as one
+  matrix for the whole batch, ``(C*kh*kw, OH*OW*N)``: column ``(i, j, n)`` is the window
+  under output pixel (i, j) of example n. A convolution is then one matrix product,
+  ``Y = W2 @ im2col(x)`` with the weight flattened to ``W2`` of shape ``(out_ch, C*kh*kw)``,
+  and its derivative is Linear's rule, transposed.
 * ``col2im(cols)``: the adjoint, which adds each column back onto the window it came from
   (overlapping windows add up) and crops the padding.
 
 A convolution's forward is ``W2 @ im2col(x)`` and its input gradient
-``col2im(W2^T @ dy)``. A transposed convolution is, by definition, the linear map whose
+``col2im(W2^T @ dY)``. A transposed convolution is, by definition, the linear map whose
 forward is that input gradient, ``y = col2im(W2^T @ x)``; its input gradient is then the
 convolution's forward, ``dx = W2 @ im2col(dy)`` (docs/backprop.md draws the stride-2 case).
+
+The batch is the *last* (fastest) axis of the column matrix, and the two functions work on
+batch-last maps, (C, H, W, N). That order is for speed, not for the maths
+(docs/performance.md measures it): one matrix product for the whole batch instead of one
+per example, and every copy im2col and col2im make moves runs of N contiguous numbers
+rather than a few pixels of a strided row (on the DCGAN's layers, col2im 7x and im2col 3x
+faster than with the batch first). The layers take and return NCHW arrays; what they
+return is a transposed view of batch-last memory (batch_first), which elementwise layers
+keep, so that the next convolution finds its input batch-last already.
 
 im2col reads the windows through a strided view (no copy until the reshape into the
 matrix); col2im loops over the kh*kw kernel offsets, each one strided slice of the output.
@@ -28,7 +38,8 @@ from __future__ import annotations
 from .backend import Backend
 from .layers import Gaussian, Layer
 
-__all__ = ["Conv2d", "ConvTranspose2d", "im2col", "col2im", "conv_output_size"]
+__all__ = ["Conv2d", "ConvTranspose2d", "im2col", "col2im", "conv_output_size", "batch_last",
+           "batch_first"]
 
 
 def _pair(value, name: str) -> tuple[int, int]:
@@ -48,34 +59,54 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def im2col(xp, x, kernel, stride, padding):
-    """The windows of x (N, C, H, W) as a matrix per example, (N, C*kh*kw, OH*OW).
+def batch_last(xp, x):
+    """(N, C, H, W) -> a contiguous (C, H*W*N) matrix: column (i, j, n) holds pixel (i, j)
+    of example n, for every channel (a copy, unless x is already batch-last in memory)."""
+    n, c = x.shape[:2]
+    return xp.ascontiguousarray(x.transpose(1, 2, 3, 0)).reshape(c, -1)
 
-    Row ``(c*kh + a)*kw + b`` and column ``i*OW + j`` of example n hold
+
+def batch_first(xp, m, shape):
+    """The inverse of batch_last: a (C, H*W*N) matrix, or (C, H, W, N) maps, as (N, C, H, W)
+    maps: a transposed *view*, no copy.
+
+    The next layer reads it as any NCHW array. Elementwise layers (ReLU, LeakyReLU,
+    BatchNorm's arithmetic) keep its memory order in their outputs, so when it reaches the
+    next convolution, batch_last finds the maps already batch-last and copies nothing; a
+    transposing copy is made only where one is needed (a reshape, nn.Flatten). Copying
+    here instead cost a fifth of the DCGAN's iteration (docs/performance.md).
+    """
+    n, c, h, w = shape
+    return m.reshape(c, h, w, n).transpose(3, 0, 1, 2)
+
+
+def im2col(xp, x, kernel, stride, padding):
+    """The windows of x (N, C, H, W) as one matrix, (C*kh*kw, OH*OW*N).
+
+    Row ``(c*kh + a)*kw + b`` and column ``(i*OW + j)*N + n`` hold
     ``x_padded[n, c, i*sh + a, j*sw + b]``: the entry that weight (c, a, b) meets when the
-    kernel sits over output pixel (i, j).
+    kernel sits over output pixel (i, j) of example n.
     """
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     n, c, h, w = x.shape
-    if ph or pw:
-        padded = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
-        padded[:, :, ph:ph + h, pw:pw + w] = x
-    else:
-        padded = x
+    # The maps batch-last and zero-padded, (C, H + 2ph, W + 2pw, N): one copy.
+    padded = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype)
+    padded[:, ph:ph + h, pw:pw + w, :] = x.transpose(1, 2, 3, 0)
     oh = conv_output_size(h, kh, sh, ph)
     ow = conv_output_size(w, kw, sw, pw)
-    s_n, s_c, s_h, s_w = padded.strides
-    # A read-only view (N, C, kh, kw, OH, OW): stepping an output pixel moves the window
+    s_c, s_h, s_w, s_n = padded.strides
+    # A read-only view (C, kh, kw, OH, OW, N): stepping an output pixel moves the window
     # by the stride, stepping a kernel offset moves it by one pixel. The reshape copies.
     windows = xp.lib.stride_tricks.as_strided(
-        padded, shape=(n, c, kh, kw, oh, ow),
-        strides=(s_n, s_c, s_h, s_w, s_h * sh, s_w * sw),
+        padded, shape=(c, kh, kw, oh, ow, n),
+        strides=(s_c, s_h, s_w, s_h * sh, s_w * sw, s_n),
     )
-    return windows.reshape(n, c * kh * kw, oh * ow)
+    return windows.reshape(c * kh * kw, oh * ow * n)
 
 
 def col2im(xp, cols, shape, kernel, stride, padding):
-    """The adjoint of im2col: columns (N, C*kh*kw, OH*OW) summed back into x's shape.
+    """The adjoint of im2col: columns (C*kh*kw, OH*OW*N) summed back into maps of ``shape``
+    (N, C, H, W).
 
     Each entry is added onto the padded-input position im2col read it from; positions
     under several windows receive the sum, positions under none (the padding's crop, and
@@ -85,16 +116,14 @@ def col2im(xp, cols, shape, kernel, stride, padding):
     n, c, h, w = shape
     oh = conv_output_size(h, kh, sh, ph)
     ow = conv_output_size(w, kw, sw, pw)
-    blocks = cols.reshape(n, c, kh, kw, oh, ow)
-    padded = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    blocks = cols.reshape(c, kh, kw, oh, ow, n)
+    padded = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=cols.dtype)
     # One strided slice per kernel offset (a, b): output pixel (i, j) adds into padded
     # pixel (i*sh + a, j*sw + b). Within one offset no two pixels collide, so += is exact.
     for a in range(kh):
         for b in range(kw):
-            padded[:, :, a:a + sh * (oh - 1) + 1:sh, b:b + sw * (ow - 1) + 1:sw] += blocks[:, :, a, b]
-    if ph or pw:
-        return xp.ascontiguousarray(padded[:, :, ph:ph + h, pw:pw + w])
-    return padded
+            padded[:, a:a + sh * (oh - 1) + 1:sh, b:b + sw * (ow - 1) + 1:sw] += blocks[:, a, b]
+    return batch_first(xp, padded[:, ph:ph + h, pw:pw + w], shape)
 
 
 class _ConvBase(Layer):
@@ -156,12 +185,13 @@ class Conv2d(_ConvBase):
 
     y[n, o, i, j] = b[o] + sum_{c, a, b'} W[o, c, a, b'] * x_pad[n, c, i*s + a, j*s + b'],
     with x_pad the input zero-padded by ``padding`` on each side, and output size
-    OH = floor((H + 2p - kh) / s) + 1 (likewise OW). Computed as
-    ``y_n = W2 @ im2col(x)_n`` with W2 = W reshaped to (out_ch, in_ch*kh*kw).
+    OH = floor((H + 2p - kh) / s) + 1 (likewise OW). Computed as one product for the
+    batch, ``Y = W2 @ im2col(x)`` with W2 = W reshaped to (out_ch, in_ch*kh*kw) and Y of
+    shape (out_ch, OH*OW*N).
 
-    Derivative, with X = im2col(x) and G = dL/dy as (N, out_ch, OH*OW):
-    dL/dW2 = sum_n G_n X_n^T,  dL/db = sum of G over batch and pixels,
-    dL/dx = col2im(W2^T G_n) (each window's gradient added back where it was read).
+    Derivative, with X = im2col(x) and G = dL/dy as the (out_ch, OH*OW*N) matrix (Linear's
+    rule, transposed): dL/dW2 = G X^T,  dL/db = sum of G over batch and pixels,
+    dL/dx = col2im(W2^T G) (each window's gradient added back where it was read).
 
     Args:
         in_ch, out_ch: channels.
@@ -188,18 +218,18 @@ class Conv2d(_ConvBase):
                 f"{self!r}: input of {h}x{w} pixels is smaller than the kernel even with "
                 f"the padding"
             )
-        cols = im2col(self.backend.xp, x, self.kernel, self.stride, self.padding)
-        y = (self.params["W"].reshape(self.out_ch, -1) @ cols).reshape(n, self.out_ch, oh, ow)
+        xp = self.backend.xp
+        cols = im2col(xp, x, self.kernel, self.stride, self.padding)
+        y = batch_first(xp, self.params["W"].reshape(self.out_ch, -1) @ cols, (n, self.out_ch, oh, ow))
         self._add_bias(y)
         return y, (cols, x.shape)
 
     def backward(self, dy, cache, *, param_grads: bool = True, input_grad: bool = True):
         cols, x_shape = cache
         xp = self.backend.xp
-        g = dy.reshape(dy.shape[0], self.out_ch, -1)
+        g = batch_last(xp, dy)  # (out_ch, OH*OW*N), the columns ordered as im2col's
         if param_grads:
-            # sum_n G_n X_n^T as one product over the batch and pixel axes together.
-            self.grads["W"] += xp.tensordot(g, cols, axes=([0, 2], [0, 2])).reshape(self.params["W"].shape)
+            self.grads["W"] += (g @ cols.T).reshape(self.params["W"].shape)
         self._bias_backward(dy, param_grads)
         if not input_grad:
             return None
@@ -210,8 +240,9 @@ class Conv2d(_ConvBase):
 class ConvTranspose2d(_ConvBase):
     """Transposed convolution ("fractionally strided"): the input gradient of a Conv2d, as a layer.
 
-    With W of shape (in_ch, out_ch, kh, kw), flattened to W2 (in_ch, out_ch*kh*kw), the
-    output is ``y = col2im(W2^T @ x_n) + b``: each input pixel scatters its kernel-sized
+    With W of shape (in_ch, out_ch, kh, kw), flattened to W2 (in_ch, out_ch*kh*kw), and
+    x as the (in_ch, H*W*N) matrix X, the output is ``y = col2im(W2^T @ X) + b``: each
+    input pixel scatters its kernel-sized
     patch W[c] * x[n, c, i, j] onto output window (i*s, j*s), overlapping patches add,
     and ``padding`` pixels are cropped from each side. The output size is PyTorch's,
     OH = (H - 1)*s - 2p + kh + output_padding (likewise OW); ``output_padding < stride``
@@ -221,8 +252,8 @@ class ConvTranspose2d(_ConvBase):
     adjoint: <conv(u), v> = <u, convT(v)>.
 
     Derivative: the adjoint of an input gradient is the forward, so with
-    D = im2col(dL/dy) (N, out_ch*kh*kw, H*W):
-    dL/dx_n = W2 D_n,  dL/dW2 = sum_n x_n D_n^T,  dL/db = sum of dL/dy over batch and pixels.
+    D = im2col(dL/dy) (out_ch*kh*kw, H*W*N):
+    dL/dX = W2 D,  dL/dW2 = X D^T,  dL/db = sum of dL/dy over batch and pixels.
 
     Args:
         in_ch, out_ch: channels.
@@ -262,22 +293,20 @@ class ConvTranspose2d(_ConvBase):
                 f"{self!r}: input of {h}x{w} pixels gives an empty output ({oh}x{ow}); "
                 f"the padding crops more than the kernel adds"
             )
-        xs = x.reshape(n, self.in_ch, h * w)
+        xp = self.backend.xp
+        xs = batch_last(xp, x)  # (in_ch, H*W*N)
         cols = self.params["W"].reshape(self.in_ch, -1).T @ xs
-        y = col2im(self.backend.xp, cols, (n, self.out_ch, oh, ow), self.kernel, self.stride,
-                   self.padding)
+        y = col2im(xp, cols, (n, self.out_ch, oh, ow), self.kernel, self.stride, self.padding)
         self._add_bias(y)
-        return y, x
+        return y, (xs, x.shape)
 
     def backward(self, dy, cache, *, param_grads: bool = True, input_grad: bool = True):
-        x = cache
+        xs, x_shape = cache
         xp = self.backend.xp
-        xs = x.reshape(x.shape[0], self.in_ch, -1)
-        dcols = im2col(xp, dy, self.kernel, self.stride, self.padding)
+        dcols = im2col(xp, dy, self.kernel, self.stride, self.padding)  # (out_ch*kh*kw, H*W*N)
         if param_grads:
-            self.grads["W"] += xp.tensordot(xs, dcols, axes=([0, 2], [0, 2])).reshape(self.params["W"].shape)
+            self.grads["W"] += (xs @ dcols.T).reshape(self.params["W"].shape)
         self._bias_backward(dy, param_grads)
         if not input_grad:
             return None
-        dx = self.params["W"].reshape(self.in_ch, -1) @ dcols
-        return dx.reshape(x.shape)
+        return batch_first(xp, self.params["W"].reshape(self.in_ch, -1) @ dcols, x_shape)

@@ -64,13 +64,16 @@ class BCE:
     """The papers' minimax game, on D's logits (nn.losses: the sigmoid lives in the loss).
 
     ``one_pass``: the discriminator step runs the real and the generated rows through D as
-    one batch of 2n rows. Every layer works row by row (dropout draws a mask per row), so
+    one batch of 2n rows. When every layer works row by row (dropout draws a mask per row),
     this is the same function and gradient as two passes, but each matrix product is twice
-    as tall, which BLAS and the GPU run more efficiently (docs/performance.md).
+    as tall, which BLAS and the GPU run more efficiently (docs/performance.md). A
+    discriminator with BatchNorm does not work row by row (its statistics pool the batch):
+    give it ``one_pass=False``, and the real and the generated rows go through it in two
+    passes, each normalised by its own statistics.
     """
 
     saturating: bool = False
-    one_pass = True
+    one_pass: bool = True
 
     def discriminator(self, real_logits, fake_logits):
         """0.5 (BCE(D(x), 1) + BCE(D(G(z)), 0)) and its gradients."""

@@ -1,4 +1,5 @@
-"""The convolutional family: Conv2d, ConvTranspose2d, BatchNorm, LeakyReLU, Tanh, Reshape, Flatten.
+"""The convolutional family: Conv2d, ConvTranspose2d, BatchNorm, LeakyReLU, Tanh, Reshape, Flatten,
+Planes, Identity.
 
 Gradient checks in the style of tests/test_gradients.py: hypothesis draws shapes (batch
 1-4, channels 1-3, spatial 1-7, kernels 1-4, strides 1-3, paddings 0-2, output_padding
@@ -128,6 +129,25 @@ def test_reshape_and_flatten(backend_name, batch, ch, h, w, seed):
     y, _ = nn.Reshape((ch, h, w), b).forward(flat)
     assert y.shape == (batch, ch, h, w)
     assert nn.Flatten(b).forward(y)[0].shape == (batch, ch * h * w)
+
+
+@given(batch=conv_batches, k=st.integers(1, 4), h=st.integers(1, 5), w=st.integers(1, 5), seed=seeds)
+def test_planes_and_identity(backend_name, batch, k, h, w, seed):
+    b = f64(backend_name, seed)
+    x = b.normal((batch, k))
+    check_layer(nn.Planes(h, w, b), x, seed=seed)
+    check_layer(nn.Identity(b), x, seed=seed)
+    y, _ = nn.Planes(h, w, b).forward(x)
+    assert y.shape == (batch, k, h, w)
+    np.testing.assert_array_equal(b.to_numpy(y[:, :, h - 1, w - 1]), b.to_numpy(x))
+    # Join(Identity, Identity) is the concatenation; Join(Reshape, Planes) stacks channels
+    z = b.normal((batch, 3))
+    joined, _ = nn.Join(nn.Identity(b), nn.Identity(b)).forward((z, x))
+    np.testing.assert_array_equal(b.to_numpy(joined), np.concatenate([b.to_numpy(z), b.to_numpy(x)], axis=1))
+    image = b.normal((batch, h * w))
+    check_layer(nn.Join(nn.Reshape((1, h, w), b), nn.Planes(h, w, b)), (image, x), seed=seed)
+    with pytest.raises(ValueError, match=r"Planes\(2 x 3\) expects input of shape \(batch, features\)"):
+        nn.Planes(2, 3, b).forward(b.normal((2, 1, 1, 1)))
 
 
 # -- a tiny DCGAN: the layers composed, and the generator's loss through D -------------------

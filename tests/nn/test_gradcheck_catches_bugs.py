@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 import nn
-from nn.conv import conv_output_size
+from nn.conv import batch_last, conv_output_size
 from nn.gradcheck import GradientCheckError, check_gradients, check_layer, check_loss
 
 
@@ -80,12 +80,12 @@ def _col2im_ignoring_the_stride(xp, cols, shape, kernel, stride, padding):
     (kh, kw), (ph, pw) = kernel, padding
     n, c, h, w = shape
     oh, ow = (conv_output_size(size, k, s, p) for size, k, s, p in zip((h, w), kernel, stride, padding))
-    blocks = cols.reshape(n, c, kh, kw, oh, ow)
-    padded = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    blocks = cols.reshape(c, kh, kw, oh, ow, n)
+    padded = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=cols.dtype)
     for a in range(kh):
         for b in range(kw):
-            padded[:, :, a:a + oh, b:b + ow] += blocks[:, :, a, b]
-    return padded[:, :, ph:ph + h, pw:pw + w]
+            padded[:, a:a + oh, b:b + ow] += blocks[:, a, b]
+    return padded[:, ph:ph + h, pw:pw + w].transpose(3, 0, 1, 2)
 
 
 def _col2im_overwriting_overlaps(xp, cols, shape, kernel, stride, padding):
@@ -93,12 +93,12 @@ def _col2im_overwriting_overlaps(xp, cols, shape, kernel, stride, padding):
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     n, c, h, w = shape
     oh, ow = (conv_output_size(size, k, s, p) for size, k, s, p in zip((h, w), kernel, stride, padding))
-    blocks = cols.reshape(n, c, kh, kw, oh, ow)
-    padded = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    blocks = cols.reshape(c, kh, kw, oh, ow, n)
+    padded = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=cols.dtype)
     for a in range(kh):
         for b in range(kw):
-            padded[:, :, a:a + sh * (oh - 1) + 1:sh, b:b + sw * (ow - 1) + 1:sw] = blocks[:, :, a, b]
-    return padded[:, :, ph:ph + h, pw:pw + w]
+            padded[:, a:a + sh * (oh - 1) + 1:sh, b:b + sw * (ow - 1) + 1:sw] = blocks[:, a, b]
+    return padded[:, ph:ph + h, pw:pw + w].transpose(3, 0, 1, 2)
 
 
 class _Conv2dWithCol2im(nn.Conv2d):
@@ -111,7 +111,7 @@ class _Conv2dWithCol2im(nn.Conv2d):
         if not input_grad:
             return None
         _, x_shape = cache
-        g = dy.reshape(dy.shape[0], self.out_ch, -1)
+        g = batch_last(self.backend.xp, dy)
         dcols = self.params["W"].reshape(self.out_ch, -1).T @ g
         return type(self).col2im(self.backend.xp, dcols, x_shape, self.kernel, self.stride, self.padding)
 

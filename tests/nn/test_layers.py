@@ -222,6 +222,48 @@ def test_param_grads_false_leaves_gradients_alone_and_input_grad_false_skips_dx(
     assert all(b.to_numpy(g).any() for k, g in net.grads.items() if k.endswith("W"))
 
 
+class _Counting(nn.Layer):
+    """A layer without parameters that records the input_grad of each backward call."""
+
+    def __init__(self, inner, calls):
+        super().__init__(inner.backend)
+        self.inner, self.calls = inner, calls
+
+    def forward(self, x, train=True):
+        return self.inner.forward(x, train)
+
+    def backward(self, dy, cache, *, param_grads=True, input_grad=True):
+        self.calls.append((type(self.inner).__name__, input_grad))
+        return self.inner.backward(dy, cache, param_grads=param_grads, input_grad=input_grad)
+
+
+def test_sequential_computes_no_input_gradient_that_nothing_reads(backend_name):
+    """Layers without parameters at the front (Dropout, Reshape): with input_grad=False the
+    first layer with parameters is asked for no input gradient, and the layers before it
+    are not run backward at all; the parameter gradients are those of the full backward."""
+    b = _b(backend_name, "float64", seed=1)
+    calls = []
+    first = nn.Linear(6, 4, b)
+    net = nn.Sequential(_Counting(nn.Reshape((6,), b), calls), _Counting(nn.Dropout(0.7, b), calls),
+                        first, nn.ReLU(b), nn.Linear(4, 1, b))
+    x = b.normal((5, 2, 3))
+    b.reseed(3)
+    y, cache = net.forward(x)
+    dy = b.normal(y.shape)
+    assert net.backward(dy, cache, input_grad=False) is None
+    assert calls == []
+    skipped = {k: b.to_numpy(g).copy() for k, g in net.grads.items()}
+    net.zero_grads()
+    dx = net.backward(dy, cache)
+    assert calls == [("Dropout", True), ("Reshape", True)] and dx.shape == x.shape
+    for key, g in net.grads.items():
+        np.testing.assert_array_equal(b.to_numpy(g), skipped[key], err_msg=key)
+    # nothing to update and no input gradient wanted: no layer but the last does any work
+    calls.clear()
+    net.backward(dy, cache, param_grads=False, input_grad=False)
+    assert calls == []
+
+
 def test_composite_params_share_arrays_with_children(backend_name):
     b = _b(backend_name)
     inner = nn.Linear(2, 3, b)

@@ -29,6 +29,10 @@ What it measures, in one run (each figure with the command, the machine and the 
   agreement with a float64 brute force, and the speed-up over the original code.
 * **Peak resident memory** of ``cgan train mnist --epochs 1`` (all of MNIST loaded,
   one epoch and its evaluation), read from the kernel after the process ends.
+* **The DCGAN iteration** (``--models dcgan,cdcgan``; cgan.experiments.mnist.bench_dcgan):
+  the convolutional nets' iteration at their preset's minibatch 64 with Adam, against the
+  same networks in PyTorch (experiments/torch_dcgan.py), the same interleaving, FLOPs
+  counted from the convolutions' shapes, and where our iteration's time goes.
 
 PyTorch is optional: imported only inside the PyTorch worker, whose networks are those of
 ``experiments/torch_reference.py`` (a source checkout's script).
@@ -54,7 +58,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[3]
 
 BATCH = 100
-MODELS = ("cgan", "gan")
+MODELS = ("cgan", "gan", "dcgan", "cdcgan")   # the MLPs at minibatch 100; the DCGANs (bench_dcgan)
 
 
 # -- analytic FLOPs: every matrix product of one iteration --------------------------------
@@ -275,7 +279,13 @@ class TorchIteration:
 def worker(kind: str, model: str, where: str, seed: int) -> int:
     """A long-lived process: 'run K' on stdin -> the seconds of K iterations on stdout."""
     try:
-        it = OursIteration(model, where, seed) if kind == "ours" else TorchIteration(model, where, seed)
+        if model in ("dcgan", "cdcgan"):
+            from . import bench_dcgan
+
+            cls = bench_dcgan.OursDCGANIteration if kind == "ours" else bench_dcgan.TorchDCGANIteration
+        else:
+            cls = OursIteration if kind == "ours" else TorchIteration
+        it = cls(model, where, seed)
         it.run(10)  # warm-up: threads, allocator, kernels
     except Exception as exc:  # reported to the parent, which prints it
         print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), flush=True)
@@ -286,9 +296,10 @@ def worker(kind: str, model: str, where: str, seed: int) -> int:
         if not words or words[0] == "quit":
             break
         k = int(words[1])
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         it.run(k)
-        print(json.dumps({"seconds": time.perf_counter() - start}), flush=True)
+        print(json.dumps({"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu}),
+              flush=True)
     return 0
 
 
@@ -326,9 +337,10 @@ class Worker:
         self._resume()
         self.proc.stdin.write(f"run {iterations}\n")
         self.proc.stdin.flush()
-        seconds = self._read()["seconds"]
+        reply = self._read()
         self._pause()
-        return seconds / iterations
+        self.last_cpu = reply.get("cpu_seconds", float("nan")) / iterations
+        return reply["seconds"] / iterations
 
     def close(self) -> None:
         self._resume()
@@ -341,13 +353,17 @@ class Worker:
 
 
 def interleaved(workers, rounds: int, block: int, pause: float, progress) -> dict[str, list[float]]:
-    """ms per iteration of each worker per round, asked in turn: A B A B ..."""
+    """ms per iteration of each worker per round, asked in turn: A B A B ...; and each
+    worker's CPU time per iteration under ``"cpu:" + name`` (the process's own, all its
+    threads: on a machine shared with other jobs it moves less than the wall time)."""
     times = {w.name: [] for w in workers}
+    times.update({f"cpu:{w.name}": [] for w in workers})
     for r in range(rounds):
         for w in workers:
             time.sleep(pause)
             times[w.name].append(1000.0 * w.block(block))
-        progress(f"round {r + 1}/{rounds}: " + ", ".join(f"{k} {v[-1]:.1f} ms" for k, v in times.items()))
+            times[f"cpu:{w.name}"].append(1000.0 * w.last_cpu)
+        progress(f"round {r + 1}/{rounds}: " + ", ".join(f"{w.name} {times[w.name][-1]:.1f} ms" for w in workers))
     return times
 
 
@@ -458,10 +474,19 @@ def run_benchmark(args) -> dict:
     result = {"backend": args.backend, "machine": machine_description(backend),
               "command": args.command, "date": time.strftime("%Y-%m-%d"),
               "rounds": args.rounds, "block": args.block, "models": {}}
-    for model in MODELS:
-        cfg = resolve_config(model, "paper")
-        pair = build_pair(backend, cfg.model_config())
-        products = iteration_products(pair)
+    for model in getattr(args, "models", None) or MODELS:
+        dcgan = model in ("dcgan", "cdcgan")
+        if dcgan:
+            from . import bench_dcgan
+            from .train import build_networks
+
+            cfg = bench_dcgan.bench_config(model)
+            pair = build_networks(backend, cfg)
+            products = bench_dcgan.iteration_products(pair, cfg.batch_size, one_pass=cfg.objective().one_pass)
+        else:
+            cfg = resolve_config(model, "paper")
+            pair = build_pair(backend, cfg.model_config())
+            products = iteration_products(pair)
         flops = sum(p.flops for p in products)
         progress(f"{model}: timing the iteration's {sum(p.count for p in products)} matrix products alone")
         limit_s = time_products(products, backend)
@@ -479,7 +504,8 @@ def run_benchmark(args) -> dict:
             for w in workers:
                 w.close()
         ours = times[workers[0].name]
-        entry = {"flops_per_iteration": flops, "products_limit_ms": 1000 * limit_s,
+        entry = {"batch": cfg.batch_size if dcgan else BATCH, "flops_per_iteration": flops,
+                 "products_limit_ms": 1000 * limit_s,
                  "products_limit_gflops": flops / limit_s / 1e9, "ours_ms": summarize(ours),
                  "ours_gflops": flops / (statistics.median(ours) / 1000) / 1e9,
                  "fraction_of_limit": 1000 * limit_s / statistics.median(ours),
@@ -489,8 +515,14 @@ def run_benchmark(args) -> dict:
             entry["torch_ms"] = summarize(theirs)
             entry["torch_ms_per_round"] = theirs
             entry["ratio_ours_over_torch"] = summarize([a / b for a, b in zip(ours, theirs)])
+            cpu_ours, cpu_theirs = times[f"cpu:{workers[0].name}"], times[f"cpu:{workers[1].name}"]
+            entry["cpu_ms"] = {"ours": summarize(cpu_ours), "torch": summarize(cpu_theirs)}
+            entry["cpu_ratio_ours_over_torch"] = summarize([a / b for a, b in zip(cpu_ours, cpu_theirs)])
         elif note or not have_torch:
             entry["torch_note"] = note or "PyTorch is not installed (pip install 'cgan-numpy[bench]')"
+        if dcgan:
+            progress(f"{model}: where the time goes (every layer timed in place)")
+            entry["profile"] = bench_dcgan.profile(model, args.backend, iterations=5 if args.quick else 20)
         result["models"][model] = entry
     if not args.no_parzen:
         result["parzen"] = parzen(args.backend, args.quick, progress)
@@ -509,20 +541,42 @@ def markdown(r: dict) -> str:
              f"{r['rounds']} interleaved rounds of {r['block']} iterations after 10 warm-up "
              f"iterations; the whole benchmark took {r['seconds']:.0f} s; load average at the "
              f"end {r['load_average_after']:.2f}.", "",
-             f"| iteration (minibatch 100) | GFLOP | ours ms (min-max) | {other} ms (min-max) | "
+             f"| iteration | GFLOP | ours ms (min-max) | {other} ms (min-max) | "
              "ours / PyTorch per round: median (min-max) | ours GFLOP/s | its products alone: ms, GFLOP/s | fraction of that limit |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for model, e in r["models"].items():
         o = e["ours_ms"]
         t = e.get("torch_ms")
         ratio = e.get("ratio_ours_over_torch")
-        name = "conditional (cgan)" if model == "cgan" else "unconditional (gan)"
+        name = {"cgan": "conditional (cgan)", "gan": "unconditional (gan)", "dcgan": "DCGAN (dcgan)",
+                "cdcgan": "conditional DCGAN (cdcgan)"}[model] + f", minibatch {e.get('batch', BATCH)}"
         lines.append(
             f"| {name} | {e['flops_per_iteration'] / 1e9:.2f} | {o['median']:.2f} ({o['min']:.2f}-{o['max']:.2f}) | "
             + (f"{t['median']:.2f} ({t['min']:.2f}-{t['max']:.2f})" if t else e.get("torch_note", "-")) + " | "
             + (f"{ratio['median']:.2f} ({ratio['min']:.2f}-{ratio['max']:.2f})" if ratio else "-") + " | "
             f"{e['ours_gflops']:.1f} | {e['products_limit_ms']:.2f}, {e['products_limit_gflops']:.1f} | "
             f"{e['fraction_of_limit']:.2f} |")
+    cpu = {m: e for m, e in r["models"].items() if "cpu_ratio_ours_over_torch" in e}
+    if cpu:
+        lines += ["", "CPU time of each worker process per iteration (all its threads; on a machine "
+                  "shared with other jobs it moves less than the wall time):", "",
+                  "| iteration | ours CPU ms | PyTorch CPU ms | ours / PyTorch per round: median (min-max) |",
+                  "| --- | ---: | ---: | ---: |"]
+        for model, e in cpu.items():
+            c, q = e["cpu_ms"], e["cpu_ratio_ours_over_torch"]
+            lines.append(f"| {model} | {c['ours']['median']:.1f} | {c['torch']['median']:.1f} | "
+                         f"{q['median']:.2f} ({q['min']:.2f}-{q['max']:.2f}) |")
+    for model, e in r["models"].items():
+        prof = e.get("profile")
+        if prof:
+            from .bench_dcgan import CATEGORIES
+
+            lines += ["", f"Where the time of our {model} iteration goes ({prof['iterations']} iterations "
+                      f"timed in place, one process: {prof['total_ms']:.1f} ms per iteration; the "
+                      f"convolutions, with their im2col, col2im and layout copies, "
+                      f"**{100 * prof['convolution_share']:.0f} %**):", "", "| part | ms | what |",
+                      "| --- | ---: | --- |"]
+            lines += [f"| {k} | {prof['parts_ms'][k]:.1f} | {what} |" for k, what in CATEGORIES]
     p = r.get("parzen")
     if p and "error" not in p:
         lines += ["", f"Parzen protocol ({p['data']}): sigma search on {p['n_valid']} validation points "

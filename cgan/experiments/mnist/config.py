@@ -15,6 +15,7 @@ from ...core.noise import NOISES
 from ...core.optim import OptimConfig
 from ...core.steps import BCE, UPDATES, Wasserstein
 from ...core.streams import Recorded
+from ...models.dcgan import DCGAN_MODELS, DCGANConfig
 from ...models.mnist import N_CLASSES, ModelConfig
 
 __all__ = ["TrainConfig", "PRESETS", "WGAN_DEFAULTS", "STREAMS", "resolve_config"]
@@ -23,6 +24,7 @@ UPDATE_RULES = ("alternating", "simultaneous")
 FAKE_LABELS = ("batch", "uniform")
 G_LOSSES = ("nonsaturating", "saturating")
 LOSSES = ("bce", "wasserstein")
+MODELS = ("cgan", "gan") + DCGAN_MODELS  # the papers' MLPs; the convolutional nets (docs/dcgan.md)
 
 # The random streams of a run (cgan.core.streams), seeded as they always were.
 STREAMS = {
@@ -71,7 +73,13 @@ class TrainConfig(OptimConfig, ConfigFromDict):
     data_dir: str | None = None
     width_scale: float = 1.0   # the same networks, every hidden width times this (quick checks)
 
+    @property
+    def conditional(self) -> bool:
+        return self.model in ("cgan", "cdcgan")
+
     def validate(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
         if self.noise not in NOISES:
             raise ValueError(f"noise must be one of {', '.join(NOISES)}, got {self.noise!r}")
         self.validate_optimizer()
@@ -99,19 +107,24 @@ class TrainConfig(OptimConfig, ConfigFromDict):
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.eval_sigma_points is not None and self.eval_sigma_points < 1:
             raise ValueError(f"eval_sigma_points must be at least 1, got {self.eval_sigma_points}")
-        if self.model == "cgan" and self.eval_samples % N_CLASSES:
+        if self.conditional and self.eval_samples % N_CLASSES:
             raise ValueError(f"eval_samples must be a multiple of {N_CLASSES} for the conditional model")
         self.model_config()  # checks the architecture options
 
-    def model_config(self) -> ModelConfig:
-        """The networks' options: ModelConfig's fields, by name."""
+    def model_config(self) -> ModelConfig | DCGANConfig:
+        """The networks' options: ModelConfig's fields (DCGANConfig's for the convolutional
+        nets, whose critic has no BatchNorm under the Wasserstein loss), by name."""
+        if self.model in DCGAN_MODELS:
+            return pick(DCGANConfig, self, d_batchnorm=self.loss != "wasserstein")
         return pick(ModelConfig, self)
 
     def objective(self):
-        """What D and G minimise (cgan.core.steps)."""
+        """What D and G minimise (cgan.core.steps). A discriminator with BatchNorm (the
+        DCGAN's) sees real and generated rows in separate passes, so that its batch
+        statistics never mix the two (as the DCGAN code ran it)."""
         if self.loss == "wasserstein":
             return Wasserstein(clip=self.clip)
-        return BCE(saturating=self.g_loss == "saturating")
+        return BCE(saturating=self.g_loss == "saturating", one_pass=self.model not in DCGAN_MODELS)
 
     def update_rule(self):
         """The update rule of cgan.core.steps.UPDATES (WGAN alternates)."""
@@ -142,6 +155,14 @@ _ORIGINAL = dict(
 # simultaneous update and draws the generated samples' labels uniformly at random.
 _ORIGINAL_CGAN = dict(_ORIGINAL, fake_labels="uniform")
 
+# The convolutional nets (docs/dcgan.md): the DCGAN paper's Adam (lr 2e-4, beta1 0.5), no
+# dropout, no learning-rate decay, minibatch 64, Gaussian noise; "paper" for these models is
+# Radford et al.'s own minibatch 128 and uniform noise on [-1, 1].
+_DCGAN = dict(optimizer="adam", lr=2e-4, beta1=0.5, lr_decay=1.0, lr_min=1e-6, batch_size=64,
+              noise="gaussian", d_input_keep=1.0, d_hidden_keep=1.0, g_hidden_keep=1.0,
+              marginal_bias=False, epochs=5, eval_valid_points=2000)
+_DCGAN_PAPER = dict(_DCGAN, batch_size=128, noise="uniform_pm1")
+
 PRESETS: dict[str, dict[str, dict]] = {
     "original": {"cgan": _ORIGINAL_CGAN, "gan": _ORIGINAL},
     # The conditional paper's text (section 4.1) read as a description of that code: lr
@@ -151,6 +172,7 @@ PRESETS: dict[str, dict[str, dict]] = {
     "paper": {
         "cgan": dict(_ORIGINAL_CGAN, lr_decay=1.00004, g_hidden_keep=0.5, patience=50),
         "gan": dict(_ORIGINAL, patience=50),
+        "dcgan": _DCGAN_PAPER, "cdcgan": _DCGAN_PAPER,
     },
     # The papers' networks for 30 epochs with Adam (lr 2e-4, beta1 0.5) instead of SGD,
     # Gaussian noise, dropout 0.5 in both networks (conditional), validation Parzen on
@@ -164,6 +186,7 @@ PRESETS: dict[str, dict[str, dict]] = {
                     momentum_start_epoch=1, epochs=30, lr_decay=1.0, beta1=0.5,
                     noise="gaussian", d_input_keep=0.8, d_hidden_keep=0.5, g_hidden_keep=1.0,
                     eval_valid_points=2000),
+        "dcgan": _DCGAN, "cdcgan": _DCGAN,
     },
 }
 
@@ -181,7 +204,8 @@ def resolve_config(model: str = "cgan", preset: str = "default", **overrides) ->
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     if model not in PRESETS[preset]:
-        raise ValueError(f"unknown model {model!r}: choose cgan or gan")
+        raise ValueError(f"unknown model {model!r} for the {preset} preset: choose one of "
+                         f"{', '.join(PRESETS[preset])}")
     values = dict(PRESETS[preset][model], model=model, preset=preset)
     if overrides.get("loss") == "wasserstein":
         values.update(WGAN_DEFAULTS)

@@ -128,7 +128,7 @@ def sample_to_png(run_dir, backend: Backend, *, label=None, n: int = 64, output=
     config, pair, _ = load_pair(run_dir, backend, which)
     xp = backend.xp
     if label is not None and not pair.conditional:
-        raise ValueError("--label needs a conditional (cgan) run; this run is an unconditional GAN")
+        raise ValueError("--label needs a conditional (cgan or cdcgan) run; this run is unconditional")
     noise = backend.with_seed(seed)
     ncol = None
     if pair.conditional:
@@ -162,7 +162,7 @@ def sample_to_npz(run_dir, backend: Backend, output, *, label=None, n: int = 10_
 
     config, pair, meta = load_pair(run_dir, backend, which)
     if label is not None and not pair.conditional:
-        raise ValueError("--label needs a conditional (cgan) run; this run is an unconditional GAN")
+        raise ValueError("--label needs a conditional (cgan or cdcgan) run; this run is unconditional")
     xp = backend.xp
     noise = backend.with_seed(seed)
     if pair.conditional:
@@ -212,7 +212,7 @@ def interpolation_figures(run_dir, backend: Backend, *, output="samples.png", wh
 
     config, pair, meta = load_pair(run_dir, backend, which)
     if not pair.conditional:
-        raise ValueError("--interpolate needs a conditional (cgan) run; this run is an unconditional GAN")
+        raise ValueError("--interpolate needs a conditional (cgan or cdcgan) run; this run is unconditional")
     xp, dim = backend.xp, pair.noise_dim
     noise = backend.with_seed(seed)
     z = sample_noise(noise, config.noise, rows, dim)

@@ -30,11 +30,22 @@ from ...core import run as core_run
 from ...core.run import Run, RunDirError
 from ...core.streams import Streams
 from ...data.mnist import scale_pixels
+from ...models import dcgan
 from ...models.mnist import N_CLASSES, build_pair
 from .config import STREAMS, TrainConfig
 
 __all__ = ["Trainer", "DeviceData", "to_device", "train", "new_run", "load_config", "resume_config",
-           "load_pair", "generate", "evaluation_labels", "labels_one_hot", "uniform_fake_labels"]
+           "load_pair", "generate", "evaluation_labels", "labels_one_hot", "uniform_fake_labels",
+           "build_networks"]
+
+
+def build_networks(backend: Backend, config: TrainConfig, marginals=None):
+    """The run's pair: the papers' MLPs (cgan.models.mnist) or the convolutional nets
+    (cgan.models.dcgan), by ``config.model``."""
+    options = config.model_config()
+    if isinstance(options, dcgan.DCGANConfig):
+        return dcgan.build_pair(backend, options)
+    return build_pair(backend, options, marginals)
 
 
 def labels_one_hot(backend: Backend, labels):
@@ -127,7 +138,7 @@ def to_device(backend: Backend, splits, config: TrainConfig) -> DeviceData:
         valid_y=backend.asarray(splits.valid_y[:valid_n], dtype="int64"),
         marginals=marginals.astype(backend.dtype),
         backend=backend,
-        conditional=config.model == "cgan",
+        conditional=config.conditional,
     )
 
 
@@ -141,7 +152,7 @@ class Trainer(Run):
         streams = Streams(config.seed, STREAMS)
         backend = backend or nn.get_backend(config.backend, seed=streams.seed("train"))
         data = to_device(backend, splits, config)
-        pair = build_pair(backend, config.model_config(), data.marginals)
+        pair = build_networks(backend, config, data.marginals)
         opt = Optimizers(d=make_optimizer(config, pair.discriminator), g=make_optimizer(config, pair.generator))
         objective = config.objective()
         if config.loss == "wasserstein":  # the critic starts inside the clipping box
@@ -352,7 +363,7 @@ def load_pair(run_dir, backend: Backend, which: str = "best"):
     """The trained networks of a run: (config, pair, checkpoint meta)."""
     config = load_config(run_dir)
     path = checkpoint_path(run_dir, which)
-    pair = build_pair(backend, config.model_config())
+    pair = build_networks(backend, config)
     _, meta = checkpoint.load(path, {"generator": pair.generator, "discriminator": pair.discriminator})
     if not isinstance((meta or {}).get("epoch"), int):
         raise checkpoint.CheckpointError(f"checkpoint {path} has no training metadata (epoch): it "

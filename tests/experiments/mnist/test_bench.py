@@ -43,3 +43,59 @@ def test_bench_help_runs(capsys):
         main(["bench", "--help"])
     assert exit_info.value.code == 0
     assert "interleaved" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("model", ["dcgan", "cdcgan"])
+def test_dcgan_flops_of_one_iteration_match_a_count_by_hand(model):
+    """Every layer's three products (forward, weight gradient, input gradient) have the
+    same FLOPs, 2 * m * k * n per example; count them per step as the code runs them."""
+    from cgan.experiments.mnist import bench_dcgan
+    from cgan.models.dcgan import DCGANConfig, build_pair as build_dcgan
+
+    pair = build_dcgan(nn.get_backend("numpy"), DCGANConfig(model=model))
+    extra = 10 if model == "cdcgan" else 0
+    # per example: G = Linear (first), ConvT 128 -> 64 on 7x7, ConvT 64 -> 1 on 14x14
+    g_first, g_rest = 2 * (100 + extra) * 6272, 2 * 1024 * 128 * 49 + 2 * 16 * 64 * 196
+    # D = Conv (1 + extra) -> 64 to 14x14 (first), Conv 64 -> 128 to 7x7, Linear 6272 -> 1
+    d_first, d_rest = 2 * 64 * 16 * (1 + extra) * 196, 2 * 128 * 1024 * 49 + 2 * 6272
+    g, d = g_first + g_rest, d_first + d_rest
+    b = 64
+    d_step = b * (g + 2 * d + 2 * d + 2 * d_rest)         # G fwd; D fwd, dW, dx on real and fake
+    g_step = b * (g + d + d + g + g_rest)                 # G fwd, D fwd, D dx (all), G dW, G dx
+    products = bench_dcgan.iteration_products(pair, b, one_pass=False)
+    assert sum(p.flops for p in products) == d_step + g_step
+    host = nn.get_backend("numpy")
+    image = host.zeros((1, 784))
+    layers = bench_dcgan.gemm_layers(pair.discriminator, (image, host.zeros((1, 10))) if extra else image)
+    assert [first for _, _, first in layers] == [True, False, False]  # only D's first conv reads its input
+    assert 10e9 < d_step + g_step < 12.5e9   # about 10.4 GFLOP (dcgan), 11.9 (cdcgan)
+
+
+def test_dcgan_profile_accounts_for_the_iteration():
+    from cgan.experiments.mnist import bench_dcgan
+
+    result = bench_dcgan.profile("dcgan", iterations=1, warmup=1)
+    parts = result["parts_ms"]
+    assert set(parts) == {k for k, _ in bench_dcgan.CATEGORIES}
+    assert sum(parts.values()) == pytest.approx(result["total_ms"])
+    assert all(v > 0 for k, v in parts.items() if k != "rest")
+    assert 0.3 < result["convolution_share"] < 1
+
+
+def test_markdown_reports_the_dcgan_rows_cpu_times_and_profile():
+    from cgan.experiments.mnist import bench_dcgan
+
+    ms = {"median": 200.0, "min": 190.0, "max": 210.0}
+    entry = {"batch": 64, "flops_per_iteration": 10.4e9, "products_limit_ms": 80.0,
+             "products_limit_gflops": 130.0, "ours_ms": ms, "ours_gflops": 52.0,
+             "fraction_of_limit": 0.4, "torch_ms": ms, "ratio_ours_over_torch": ms,
+             "cpu_ms": {"ours": ms, "torch": ms}, "cpu_ratio_ours_over_torch": {"median": 1.2, "min": 1.1, "max": 1.3},
+             "profile": {"iterations": 20, "total_ms": 170.0, "convolution_share": 0.7,
+                         "parts_ms": {k: 10.0 for k, _ in bench_dcgan.CATEGORIES}}}
+    text = bench.markdown({"backend": "numpy", "command": "cgan bench", "date": "today", "machine": "here",
+                           "rounds": 3, "block": 5, "seconds": 60.0, "load_average_after": 1.0,
+                           "models": {"dcgan": entry}})
+    assert "| DCGAN (dcgan), minibatch 64 | 10.40 |" in text
+    assert "| dcgan | 200.0 | 200.0 | 1.20 (1.10-1.30) |" in text
+    assert "the convolutions, with their im2col, col2im and layout copies, **70 %**" in text
+    assert "| col2im | 10.0 |" in text

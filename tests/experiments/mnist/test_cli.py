@@ -47,7 +47,7 @@ def test_sample_writes_a_png(runs, tmp_path):
 def test_sample_label_on_an_unconditional_run_is_an_error(runs, capsys, tmp_path):
     root, _ = runs
     assert main(["sample", str(root / "gan"), "--label", "3", "-o", str(tmp_path / "x.png")]) == 1
-    assert "needs a conditional (cgan) run" in capsys.readouterr().err
+    assert "needs a conditional (cgan or cdcgan) run" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, message", [
