@@ -34,7 +34,7 @@ from cgan.experiments.tagging.train import train_tagging  # noqa: E402
 
 BASE = ROOT / "runs" / "tagging-exp"
 SEEDS = (0, 1, 2)
-KNN_KS = (5, 10, 20, 50, 100)
+KNN_KS = (5, 10, 20, 50, 100, 200, 500)
 
 # The sweep (features condition, seed 0, the default preset's other settings, width_scale
 # 0.5 to fit the CPU, at most 6 epochs with patience 2; 500 validation images x 50 samples).
