@@ -37,15 +37,16 @@ SEEDS = (0, 1, 2)
 KNN_KS = (5, 10, 20, 50, 100, 200, 500)
 
 # The sweep (features condition, seed 0, the default preset's other settings, width_scale
-# 0.5 to fit the CPU, at most 6 epochs with patience 2; 500 validation images x 50 samples).
-SWEEP_COMMON = dict(epochs=6, patience=2, valid_limit=500, valid_samples=50, width_scale=0.5)
+# 0.5 to fit the CPU, patience 2, at most 6 epochs for the adversarial net (the CPU again)
+# and 30 for the others; 500 validation images x 50 samples).
+SWEEP_COMMON = dict(epochs=30, patience=2, valid_limit=500, valid_samples=50, width_scale=0.5)
+CGAN_EPOCHS = 6
 SWEEP = {
     "cgan-adam2e-4": dict(method="cgan"),
     "cgan-adam1e-3": dict(method="cgan", lr=1e-3),
     "cgan-adam2e-4-nodrop": dict(method="cgan", d_keep=1.0, g_keep=1.0),
-    "cgan-adam1e-3-nodrop": dict(method="cgan", lr=1e-3, d_keep=1.0, g_keep=1.0),
     "cgan-sgd0.1-paper": dict(method="cgan", preset="paper"),
-    "cgan-sgd0.01": dict(method="cgan", optimizer="sgd", lr=0.01, lr_decay=1.00004, beta1=0.5),
+    "cgan-adam1e-3-noise0.03": dict(method="cgan", lr=1e-3, instance_noise=0.03),
     "regression-adam2e-4": dict(method="regression"),
     "regression-adam1e-3": dict(method="regression", lr=1e-3),
     "regression-adam1e-3-nodrop": dict(method="regression", lr=1e-3, g_keep=1.0),
@@ -63,11 +64,29 @@ def machine() -> str:
             f"{platform.python_version()}")
 
 
-def run_one(directory: Path, config, data=None) -> dict:
-    """Train (or resume, or reuse) one run; add wall time and load to its results.json."""
+def _locked(directory: Path) -> bool:
+    """Another live process is training this run (its pid in directory/.lock)."""
+    lock = directory / ".lock"
+    if lock.exists():
+        try:
+            os.kill(int(lock.read_text()), 0)
+            return True
+        except (ValueError, ProcessLookupError):
+            pass
+    directory.mkdir(parents=True, exist_ok=True)
+    lock.write_text(str(os.getpid()))
+    return False
+
+
+def run_one(directory: Path, config, data=None) -> dict | None:
+    """Train (or resume, or reuse) one run; add wall time and load to its results.json.
+    A run another process is training is skipped (None)."""
     done = directory / "results.json"
     if done.exists():
         return json.loads(done.read_text())
+    if _locked(directory):
+        print(f"{directory.name}: another process is training it; skipped", flush=True)
+        return None
     load_start, start = os.getloadavg()[0], time.perf_counter()
     try:
         res = train_tagging(config, directory, data=data, exist_ok=True, resume=True, progress=False)
@@ -77,10 +96,15 @@ def run_one(directory: Path, config, data=None) -> dict:
                machine=machine(), command=" ".join(["python", *sys.argv]))
     directory.mkdir(parents=True, exist_ok=True)
     done.write_text(json.dumps(res))
+    (directory / ".lock").unlink(missing_ok=True)
     summary = {k: res.get(k) for k in ("best_epoch", "valid_precision@10", "precision@10", "recall@10",
                                           "wall_seconds", "diverged")}
     print(directory.name, json.dumps(summary), flush=True)
     return res
+
+
+def common(method: str) -> dict:
+    return dict(SWEEP_COMMON, epochs=CGAN_EPOCHS) if method == "cgan" else dict(SWEEP_COMMON)
 
 
 def stage_sweep(only) -> None:
@@ -89,7 +113,7 @@ def stage_sweep(only) -> None:
             continue
         values = dict(values)
         preset = values.pop("preset", "default")
-        config = make_config("features", preset=preset, **{**SWEEP_COMMON, **values})
+        config = make_config("features", preset=preset, **{**common(values["method"]), **values})
         run_one(BASE / "sweep" / name, config)
 
 
@@ -113,17 +137,23 @@ def chosen(method: str) -> dict:
     return {"name": best, "preset": values.pop("preset", "default"), **values}
 
 
-def stage_final(condition: str, method: str, seeds, width_scale: float | None) -> None:
+def final_dir(condition: str, method: str, seed: int) -> Path:
+    """Where the final run of (condition, method, seed) is: for the features condition and
+    seed 0, the winning sweep run itself (the sweep trains on all training images with the
+    same stopping rule, so it is that run)."""
+    if condition == "features" and seed == 0:
+        return BASE / "sweep" / chosen(method)["name"]
+    return BASE / "final" / f"{condition}-{method}-s{seed}"
+
+
+def stage_final(condition: str, method: str, seeds) -> None:
     settings = chosen(method)
     name, preset = settings.pop("name"), settings.pop("preset")
-    if width_scale is not None:
-        settings["width_scale"] = width_scale
-    else:
-        settings.setdefault("width_scale", SWEEP_COMMON["width_scale"])
+    settings = {**common(method), **settings}
     print(f"final {condition} {method}: settings of sweep run {name} ({preset}, {settings})", flush=True)
     for seed in seeds:
         config = make_config(condition, preset=preset, method=method, seed=seed, **settings)
-        run_one(BASE / "final" / f"{condition}-{method}-s{seed}", config)
+        run_one(final_dir(condition, method, seed), config)
 
 
 def stage_baselines(condition: str) -> None:
@@ -165,14 +195,13 @@ def main(argv=None) -> int:
     parser.add_argument("--method", choices=["cgan", "regression", "classifier"], default="cgan")
     parser.add_argument("--seeds", type=int, nargs="*", default=list(SEEDS))
     parser.add_argument("--only", nargs="*", help="sweep: only these names")
-    parser.add_argument("--width-scale", type=float, default=None)
     args = parser.parse_args(argv)
     if args.stage == "baselines":
         stage_baselines(args.condition)
     elif args.stage == "sweep":
         stage_sweep(args.only)
     elif args.stage == "final":
-        stage_final(args.condition, args.method, args.seeds, args.width_scale)
+        stage_final(args.condition, args.method, args.seeds)
     else:
         from tagging_report import report   # experiments/tagging_report.py
 

@@ -12,7 +12,10 @@ Weights start in U[-g_irange, g_irange] (generator) and U[-d_irange, d_irange]
 
 Options beyond the paper (NetConfig): ``g_output="unit"`` ends the generator with
 :class:`UnitNorm`, so its samples lie on the unit sphere like the (unit) tag vectors it
-imitates, and a discriminator cannot tell them apart by length alone. The multi-label
+imitates, and a discriminator cannot tell them apart by length alone; ``instance_noise``
+adds Gaussian noise to its samples in training (:class:`GaussianNoise`; the experiment adds
+the same noise to the real tag vectors), so that the discriminator cannot win by telling
+the 1,386 exact tag vectors from anything near them. The multi-label
 classifier baseline (:func:`tagging_classifier`) is the generator's condition branch
 (condition -> 2000 ReLU) -> dropout -> linear, one logit per tag, behind
 :class:`IgnoreNoise` so that it is called like a generator.
@@ -26,7 +29,7 @@ import nn
 
 from ..core.pair import AdversarialPair
 
-__all__ = ["NetConfig", "G_OUTPUTS", "UnitNorm", "IgnoreNoise", "tagging_generator", "tagging_discriminator",
+__all__ = ["NetConfig", "G_OUTPUTS", "UnitNorm", "GaussianNoise", "IgnoreNoise", "tagging_generator", "tagging_discriminator",
            "tagging_classifier", "build_pair", "build_classifier"]
 
 G_OUTPUTS = ("linear", "unit")
@@ -58,6 +61,29 @@ class UnitNorm(nn.Layer):
             return None
         y, r = cache
         return (dy - y * (y * dy).sum(axis=1, keepdims=True)) / r
+
+
+class GaussianNoise(nn.Layer):
+    """Instance noise: y = x + sigma * N(0, I) in training, the identity in evaluation.
+
+    Derivative: dL/dx = dL/dy (the noise does not depend on x).
+    """
+
+    def __init__(self, sigma: float, backend: nn.Backend):
+        super().__init__(backend)
+        self.sigma = float(sigma)
+
+    def __repr__(self) -> str:
+        return f"GaussianNoise({self.sigma})"
+
+    def forward(self, x, train: bool = True):
+        self.backend.check(x, repr(self))
+        if not train or self.sigma == 0.0:
+            return x, None
+        return x + self.backend.dtype.type(self.sigma) * self.backend.normal(x.shape), None
+
+    def backward(self, dy, cache, *, param_grads: bool = True, input_grad: bool = True):
+        return dy if input_grad else None
 
 
 class IgnoreNoise(nn.Layer):
@@ -94,6 +120,7 @@ class NetConfig:
     g_keep: float = 0.5          # ... on the input of G's joint linear layer (1 = none)
     width_scale: float = 1.0     # every hidden width times this (1 = the paper's)
     g_output: str = "linear"     # "linear" (the paper's) or "unit" (UnitNorm after it)
+    instance_noise: float = 0.0  # sigma of Gaussian noise added to G's samples in training
 
     def width(self, published: int) -> int:
         return max(1, round(published * self.width_scale))
@@ -116,6 +143,8 @@ def tagging_generator(backend: nn.Backend, c: NetConfig, cond_dim: int, word_dim
         layers.append(UnitNorm(backend))
     elif c.g_output != "linear":
         raise ValueError(f"g_output must be one of {', '.join(G_OUTPUTS)}, got {c.g_output!r}")
+    if c.instance_noise > 0:
+        layers.append(GaussianNoise(c.instance_noise, backend))
     return nn.Sequential(*layers)
 
 

@@ -90,3 +90,15 @@ def test_classifier_gradients_and_its_noise_is_ignored():
     dz, dy = pair.generator.backward(b.normal((3, 7)), cache)
     assert dz is None and dy.shape == (3, 6)
     assert set(pair.generator.params) == {f"net.{k}" for k in pair.generator.net.params}
+
+
+def test_instance_noise_in_training_only():
+    b = f64("numpy", 0)
+    layer = nets.GaussianNoise(0.1, b)
+    x = b.normal((200, 50))
+    y, _ = layer.forward(x, True)
+    assert abs(float((y - x).std()) - 0.1) < 0.01
+    assert (layer.forward(x, False)[0] == x).all()
+    check_layer(layer, x, seed=0)
+    g = nets.tagging_generator(b, _small_config(g_output="unit", instance_noise=0.1), 6, 5)
+    assert isinstance(g.layers[-1], nets.GaussianNoise)

@@ -78,6 +78,7 @@ class TaggingConfig(OptimConfig, ConfigFromDict):
     g_keep: float = 0.5          # ... on the input of G's joint linear layer (1 = none)
     width_scale: float = 1.0     # the same networks, every hidden width times this (quick checks)
     g_output: str = "linear"     # "unit": G's output scaled to unit length (NetConfig)
+    instance_noise: float = 0.0  # adversarial training: sigma of noise on real and generated vectors
     n_samples: int = 100
     k_nearest: int = 20
     top: int = 10
@@ -112,6 +113,8 @@ class TaggingConfig(OptimConfig, ConfigFromDict):
         for name in ("patience", "valid_limit", "valid_samples", "train_limit", "max_updates"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1 (or None), got {getattr(self, name)}")
+        if self.instance_noise < 0:
+            raise ValueError(f"instance_noise must be >= 0, got {self.instance_noise}")
         for name in ("d_keep", "g_keep"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} is a keep probability in (0, 1], got {getattr(self, name)}")

@@ -46,6 +46,7 @@ class TaggingData(Dataset):
     cond_mean: object = None  # host (c,) standardisation of the features condition
     cond_std: object = None
     features_file: str | None = None
+    instance_noise: tuple | None = None   # (backend, sigma): noise added to the real vectors
     _train_truth: object = field(default=None, repr=False)
 
     # what the core loop reads (cgan.core.loop.Dataset): the training pairs
@@ -54,8 +55,13 @@ class TaggingData(Dataset):
         return int(self.pair_tag.shape[0])
 
     def rows(self, idx):
-        """(x, y) of training pairs ``idx``: their tags' word vectors, their images' conditions."""
-        return self.word_vectors[self.pair_tag[idx]], self.train_cond[self.pair_image[idx]]
+        """(x, y) of training pairs ``idx``: their tags' word vectors (plus instance noise,
+        where a run set it), their images' conditions."""
+        x = self.word_vectors[self.pair_tag[idx]]
+        if self.instance_noise is not None:
+            backend, sigma = self.instance_noise
+            x = x + backend.dtype.type(sigma) * backend.normal(x.shape)
+        return x, self.train_cond[self.pair_image[idx]]
 
     def split(self, name: str) -> Images:
         if name not in ("valid", "test"):

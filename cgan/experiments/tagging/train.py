@@ -75,6 +75,8 @@ class TaggingRun(core_run.Run):
         adversarial = config.method == "cgan"
         objective = BCE() if adversarial else (MultiLabelBCE() if config.method == "classifier" else None)
         rows = ImageRows(data, backend) if config.method == "classifier" else data
+        # the same noise as G adds to its samples, on the real vectors
+        data.instance_noise = (backend, config.instance_noise) if adversarial and config.instance_noise > 0 else None
         training = Training(pair=pair, opt=opt, update=UPDATES["alternating" if adversarial else "regression"],
                             objective=objective, data=rows,
                             draw=Draw(noise_sampler(backend, "gaussian", config.noise_dim)), backend=backend,

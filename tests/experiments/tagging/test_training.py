@@ -196,3 +196,15 @@ def test_the_command_line_trains_and_evaluates(tmp_path, capsys, monkeypatch):
                  "--vectors", str(root / "vectors.txt"), "--out", str(out), "--quiet", "--resume",
                  "--epochs", "3"]) == 0
     assert len(read_metrics(out)) == 3
+
+
+def test_instance_noise_reaches_the_real_vectors_of_adversarial_runs_only(tmp_path):
+    data = _data()
+    config = make_config("features", preset="default", epochs=1, instance_noise=0.05, **TINY)
+    train_tagging(config, tmp_path / "a", data=data, progress=False, evaluate=False)
+    assert data.instance_noise is not None and data.instance_noise[1] == 0.05
+    x, _ = data.rows(np.arange(3))
+    assert not np.allclose(np.linalg.norm(x, axis=1), 1)
+    train_tagging(make_config("features", preset="default", method="regression", epochs=1, instance_noise=0.05,
+                              **TINY), tmp_path / "b", data=data, progress=False, evaluate=False)
+    assert data.instance_noise is None
