@@ -47,6 +47,10 @@ def _fmt(values, digits=3):
     return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
+def _total(res: dict) -> float:
+    return res["train_seconds"] + res.get("validation_seconds", 0.0) + res.get("eval_seconds", 0.0)
+
+
 def _runs(base: Path, condition: str, method: str):
     """(seed, run directory, results) of the finished final runs."""
     import tagging as driver   # experiments/tagging.py
@@ -67,7 +71,7 @@ def sweep_table(base: Path) -> list[str]:
     import tagging as driver
 
     lines = ["| run (features, seed 0) | optimiser, lr | dropout keep (D, G) | G output | epochs run (best) | "
-             "valid P@10 | valid R@10 | wall | load (start, end) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "valid P@10 | valid R@10 | train + validation time | load (start, end of the last session) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name in driver.SWEEP:
         directory = base / "sweep" / name
         config = _json(directory / "config.json")
@@ -83,7 +87,7 @@ def sweep_table(base: Path) -> list[str]:
             lines.append(f"| {name} | {config['optimizer']} {config['lr']:g} | {keep} | {config['g_output']} | "
                          f"diverged | | | {res['wall_seconds']:.0f} s | |")
             continue
-        wall = f"{res['wall_seconds'] / 60:.0f} min" if res else "-"
+        wall = f"{metrics[-1]['seconds'] / 60:.0f} min" if metrics else "-"
         load = f"{res['load_start']:.1f}, {res['load_end']:.1f}" if res else "-"
         lines.append(f"| {name}{state} | {config['optimizer']} {config['lr']:g} | {keep} | "
                      f"{config['g_output'] if config['method'] != 'classifier' else '-'} | "
@@ -94,7 +98,7 @@ def sweep_table(base: Path) -> list[str]:
 
 def final_table(base: Path, condition: str) -> tuple[list[str], dict]:
     lines = ["| method | seeds | test P@10 | test R@10 | valid P@10 (best epoch) | epochs run | "
-             "wall per run | load |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "time per run (train + validation + test) | load (start-end) |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     baselines = _json(base / "baselines" / f"{condition}.json")
     found = {}
     if baselines:
@@ -114,7 +118,7 @@ def final_table(base: Path, condition: str) -> tuple[list[str], dict]:
         rr = [r["recall@10"] for _, _, r in runs]
         vp = ", ".join(f"{r['valid_precision@10']:.3f} ({r['best_epoch']})" for _, _, r in runs)
         ep = ", ".join(str(r["epochs"]) for _, _, r in runs)
-        wall = ", ".join(f"{r['wall_seconds'] / 60:.0f}" for _, _, r in runs) + " min"
+        wall = ", ".join(f"{_total(r) / 60:.0f}" for _, _, r in runs) + " min"
         load = ", ".join(f"{r['load_start']:.0f}-{r['load_end']:.0f}" for _, _, r in runs)
         lines.append(f"| {METHOD_LABEL[method]} | {', '.join(str(s) for s, _, _ in runs)} | {_fmt(p)} | {_fmt(rr)} | "
                      f"{vp} | {ep} | {wall} | {load} |")
