@@ -30,8 +30,9 @@ STREAMS = {
 
 # Presets: overrides of TaggingConfig's fields per method (the field defaults are the
 # paper's networks and schedule, run for a fixed number of epochs). Every preset stops on
-# the validation precision@10 (patience) and keeps the best epoch; the "default" values
-# were chosen on the validation images (docs/tagging.md, "the sweep").
+# the validation precision@10 (patience) and keeps the best epoch. The "default" values
+# were set before the sweep on the validation images (docs/tagging.md, "the sweep"), whose
+# finished part did not overturn them for the adversarial net; see there.
 _STOP = dict(epochs=30, patience=3)
 PRESETS = {
     "default": {
