@@ -118,7 +118,7 @@ def popular_tags(data: TaggingData, backend: Backend, top: int = 10, images: Ima
     """Baseline: the training set's most frequent tags, the same for every test image."""
     counts = data.train_truth(backend).sum(axis=0)
     best = top_k(counts[None, :], top, backend)
-    return backend.xp.repeat(best, len(images or data.test), axis=0)
+    return backend.xp.repeat(best, len(images if images is not None else data.test), axis=0)
 
 
 def knn_tags(data: TaggingData, backend: Backend, k: int = 5, top: int = 10, images: Images | None = None,
@@ -127,7 +127,7 @@ def knn_tags(data: TaggingData, backend: Backend, k: int = 5, top: int = 10, ima
     the condition; each neighbour votes for its tags; ties go to the more popular tag."""
     xp = backend.xp
     tiny = backend.dtype.type(1e-30)
-    cond = (images or data.test).cond
+    cond = (images if images is not None else data.test).cond
 
     def unit(a):
         return a / xp.maximum(xp.sqrt((a * a).sum(axis=1, keepdims=True)), tiny)
@@ -149,7 +149,7 @@ def knn_tags(data: TaggingData, backend: Backend, k: int = 5, top: int = 10, ima
 
 def evaluate_predictions(predicted, data: TaggingData, backend: Backend, images: Images | None = None) -> dict:
     """Precision@10, recall@10 and how many distinct tag lists, on the test images (or ``images``)."""
-    images = images or data.test
+    images = images if images is not None else data.test
     truth = multi_hot(images.tags, len(data.vocab), backend)
     p, r = precision_recall_at_k(predicted, truth, backend)
     distinct = len({tuple(row) for row in backend.to_numpy(predicted).tolist()})
@@ -196,7 +196,7 @@ def one_to_many(generator, data: TaggingData, backend: Backend, c: TaggingConfig
     1 for a generator that ignores its noise). Means over the images.
     """
     xp = backend.xp
-    images = images or data.test
+    images = images if images is not None else data.test
     chosen = [i for i, t in enumerate(images.tags) if len(t) >= min_tags]
     if not chosen:
         return {"one_to_many_images": 0}
