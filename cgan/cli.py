@@ -237,21 +237,43 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_tagging_subcommands(sub) -> None:
     """train-tagging, eval-tagging and tag (docs/tagging.md)."""
-    from .experiments.tagging.config import CONDITIONS, DEFAULT_VECTORS, METHODS
+    from .experiments.tagging.config import CONDITIONS, DEFAULT_VECTORS, METHODS, PRESETS
 
     train = sub.add_parser("train-tagging", help="train the image-tagging model (paper section 4.2)",
-                           description="Train the conditional adversarial tagger on MIR Flickr.")
+                           description="Train the conditional adversarial tagger (or a baseline) on MIR "
+                                       "Flickr until the validation precision@10 stops improving, then "
+                                       "tag the test images with the best epoch.")
     train.add_argument("--condition", choices=CONDITIONS, default="features",
-                       help="features: 1280-d image features (730 images); labels: the 24 concept labels")
+                       help="features: 1280-d image features (15,677 images); labels: the 24 concept labels "
+                            "(20,015 images)")
     train.add_argument("--method", choices=METHODS, default="cgan",
-                       help="cgan: adversarial (default); regression: the same generator trained by MSE")
-    train.add_argument("--epochs", type=_positive_int, help="epochs (default: 4 for features, 1 for labels)")
-    train.add_argument("--lr", type=_positive_float, help="initial learning rate (default 0.1)")
+                       help="cgan: adversarial (default); regression: the same generator trained by MSE; "
+                            "classifier: the generator's condition branch with one sigmoid per tag")
+    train.add_argument("--preset", choices=sorted(PRESETS), default="default",
+                       help="default: the settings chosen on validation (docs/tagging.md); paper: the "
+                            "paper's SGD schedule; quick: two epochs on 2,000 images")
+    train.add_argument("--quick", dest="preset", action="store_const", const="quick",
+                       help="the same as --preset quick (a minute or two)")
+    train.add_argument("--epochs", type=_positive_int, help="at most this many epochs (preset: 30)")
+    train.add_argument("--patience", type=_positive_int,
+                       help="stop after this many epochs without a better validation P@10 (preset: 3)")
+    train.add_argument("--optimizer", choices=["sgd", "adam"], help="the preset's unless given")
+    train.add_argument("--lr", type=_positive_float, help="initial learning rate (the preset's unless given)")
+    train.add_argument("--d-keep", type=_probability, help="dropout keep probability in D (0.5)")
+    train.add_argument("--g-keep", type=_probability, help="dropout keep probability in G (0.5; 1 = none)")
+    train.add_argument("--g-output", choices=["linear", "unit"], help="G's last layer (preset default: unit)")
     train.add_argument("--seed", type=_seed, default=0)
     train.add_argument("--backend", choices=["numpy", "cupy"], default="numpy")
-    train.add_argument("--data-dir", help="MIR Flickr directory (default ../shared/mirflickr)")
-    train.add_argument("--vectors", default=DEFAULT_VECTORS, help="word vectors, word2vec text format")
+    train.add_argument("--data-dir", help="MIR Flickr directory (default: shared/mirflickr found from the "
+                                          "current directory or beside the checkout)")
+    train.add_argument("--features-file", help="features .npz relative to the data directory (default "
+                                               "features/efficientnet_lite0_crops128.npz; the 730-image "
+                                               "features/efficientnet_lite0.npz also works)")
+    train.add_argument("--vectors", default=DEFAULT_VECTORS,
+                       help="word vectors, a word2vec text file (default: the project's own, trained on "
+                            "first use into the cache, about 1-2 minutes)")
     train.add_argument("--out", help="run directory (default runs/tagging-CONDITION-METHOD-sSEED)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its latest.npz")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=_cmd_train_tagging)
     ev = sub.add_parser("eval-tagging", help="evaluate a tagging run: precision@10, recall@10",
@@ -262,7 +284,7 @@ def _add_tagging_subcommands(sub) -> None:
     tag = sub.add_parser("tag", help="print generated tags for a photo (needs the features extra)",
                          description="Generate tags for any image with a tagging run trained on "
                                      "image features (pip install 'cgan-numpy[features]').")
-    tag.add_argument("photo", help="an image file (JPEG, PNG, ...)")
+    tag.add_argument("photo", nargs="+", help="image files (JPEG, PNG, ...)")
     tag.add_argument("--run", required=True, help="a run directory made by cgan train-tagging")
     tag.add_argument("--backend", choices=["numpy", "cupy"], default=None)
     tag.set_defaults(func=_cmd_tag)
@@ -557,19 +579,22 @@ def _cmd_bench(args) -> int:
 
 def _cmd_train_tagging(args) -> int:
     from .core.run import NOT_A_RUN, RunDirError, run_lock, run_status
-    from .data.mirflickr import default_data_dir
-    from .experiments.tagging.config import make_config
+    from .experiments.tagging.config import DEFAULT_VECTORS, make_config
     from .experiments.tagging.train import train_tagging
 
     _check_backend(args.backend, args.seed)
-    vectors = _absolute(args.vectors)
-    if not Path(vectors).is_file():
-        raise RunDirError(f"word vectors {vectors}: no such file. Train them first with "
-                          "`python experiments/train_wordvec.py` (about a minute, docs/wordvec.md), "
-                          "or pass --vectors FILE (word2vec text format)")
-    data_dir = _absolute(args.data_dir) or str(default_data_dir().resolve())
-    config = make_config(args.condition, method=args.method, epochs=args.epochs, lr=args.lr,
-                         seed=args.seed, backend=args.backend, data_dir=data_dir, vectors=vectors)
+    vectors = args.vectors
+    if vectors != DEFAULT_VECTORS:  # the project's own vectors are trained on first use
+        vectors = _absolute(vectors)
+        if not Path(vectors).is_file():
+            raise RunDirError(f"word vectors {vectors}: no such file. Pass --vectors FILE (word2vec "
+                              "text format), or leave --vectors out to use the project's own (trained on "
+                              "first use; `python experiments/train_wordvec.py` makes them by hand, "
+                              "docs/wordvec.md)")
+    config = make_config(args.condition, preset=args.preset, method=args.method, epochs=args.epochs,
+                         patience=args.patience, optimizer=args.optimizer, lr=args.lr, d_keep=args.d_keep,
+                         g_keep=args.g_keep, g_output=args.g_output, seed=args.seed, backend=args.backend,
+                         data_dir=_absolute(args.data_dir), features_file=args.features_file, vectors=vectors)
     out = args.out or f"runs/tagging-{config.condition}-{config.method}-s{config.seed}"
     command = f"cgan train-tagging --out {out}"
     status = run_status(out)
@@ -577,10 +602,10 @@ def _cmd_train_tagging(args) -> int:
         raise RunDirError(f"{status.describe()}: choose another --out")
     with run_lock(out):
         try:
-            results = train_tagging(config, out, progress=not args.quiet)
+            results = train_tagging(config, out, progress=not args.quiet, resume=args.resume)
         except BaseException as exc:
             if not isinstance(exc, RunDirError):
-                line = _state_line(out, command, resumable=False)
+                line = _state_line(out, command, resumable=True)
                 if line:
                     _after(exc, line)
             raise
@@ -603,12 +628,13 @@ def _cmd_tag(args) -> int:
     from .experiments.tagging.evaluate import tag_photo
 
     _check_backend(args.backend)
-    try:
-        tags = tag_photo(args.photo, args.run, backend=args.backend)
-    except (FeaturesUnavailable, ImageReadError) as exc:
-        print(f"cgan: error: {exc}", file=sys.stderr)
-        return 1
-    print(" ".join(tags))
+    for photo in args.photo:
+        try:
+            tags = tag_photo(photo, args.run, backend=args.backend)
+        except (FeaturesUnavailable, ImageReadError) as exc:
+            print(f"cgan: error: {exc}", file=sys.stderr)
+            return 1
+        print(" ".join(tags) if len(args.photo) == 1 else f"{photo}: {' '.join(tags)}")
     return 0
 
 

@@ -3,10 +3,13 @@
 The conditional adversarial nets paper conditioned its tagging model on 200-d skip-gram
 vectors of user tags; this reproduces that step with cgan.models.wordvec (nn.Embedding tables,
 negative sampling, no autograd) and writes them in word2vec's text format. Then it prints
-the 8 nearest neighbours (cosine similarity) of a few tags, the table in docs/wordvec.md:
+the 8 nearest neighbours (cosine similarity) of a few tags and the intrinsic check (how
+often a tag's nearest neighbour co-occurs with it), the tables in docs/wordvec.md:
 
-    OPENBLAS_NUM_THREADS=1 python experiments/train_wordvec.py \\
-        --data-dir ../shared/mirflickr --out runs/wordvec/mirflickr-sgns-200.txt --seed 0
+    OPENBLAS_NUM_THREADS=1 python experiments/train_wordvec.py --seed 0
+
+By default it writes the file that ``cgan train-tagging`` reads by default (the cache:
+cgan.experiments.tagging.vectors), which the tagging run otherwise trains on first use.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ import time
 
 import nn
 from cgan.data.mirflickr import MirFlickrError, load_mirflickr
-from cgan.models.wordvec import load_word2vec, nearest_words, save_word2vec, train_word_vectors
+from cgan.experiments.tagging.vectors import WORDVEC_SETTINGS, default_vectors_path
+from cgan.models.wordvec import (load_word2vec, nearest_words, neighbour_cooccurrence, save_word2vec,
+                                 train_word_vectors)
 
 QUERIES = ("sky", "dog", "sea", "flower", "night", "portrait", "car", "food")
 
@@ -28,10 +33,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=None,
                         help="MIR Flickr directory (default $CGAN_MIRFLICKR_DIR, else ../shared/mirflickr)")
-    parser.add_argument("--out", default="runs/wordvec/mirflickr-sgns-200.txt",
-                        help="where to write the vectors (word2vec text format)")
-    parser.add_argument("--dim", type=int, default=200)
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--out", default=None,
+                        help="where to write the vectors (word2vec text format; default: the file "
+                             "cgan train-tagging reads by default, for the default settings)")
+    parser.add_argument("--dim", type=int, default=WORDVEC_SETTINGS["dim"])
+    parser.add_argument("--epochs", type=int, default=WORDVEC_SETTINGS["epochs"])
     parser.add_argument("--negatives", type=int, default=5)
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--lr", type=float, default=0.025)
@@ -51,7 +57,11 @@ def main(argv=None) -> int:
                                  negatives=args.negatives, epochs=args.epochs, batch=args.batch,
                                  lr=args.lr, seed=args.seed)
     seconds = time.perf_counter() - start
-    out = save_word2vec(args.out, data.vocab, vectors)
+    settings = dict(dim=args.dim, epochs=args.epochs, negatives=args.negatives, batch=args.batch, lr=args.lr,
+                    seed=args.seed)
+    out_path = args.out or default_vectors_path(settings)
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+    out = save_word2vec(out_path, data.vocab, vectors)
     print(f"trained {len(data.vocab):,} x {args.dim} vectors in {seconds:.1f} s "
           f"({args.epochs} epochs, seed {args.seed}, backend {args.backend}, "
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, "
@@ -73,6 +83,10 @@ def main(argv=None) -> int:
     for q, row, row_sims in zip(queries, top.tolist(), sims.tolist()):
         cells = ", ".join(f"{words[i]} {s:.2f}" for i, s in zip(row, row_sims))
         print(f"| {q} | {cells} |")
+    check = neighbour_cooccurrence(table, data.tags, host)
+    print(f"\nintrinsic check: for {check['words']:,} tags, the nearest other tag co-occurs with it in "
+          f"some image for {check['nearest_cooccurs']:.1%} of them (a random other tag: "
+          f"{check['random_cooccurs']:.1%})")
     return 0
 
 

@@ -217,9 +217,12 @@ def simultaneous_step(pair: AdversarialPair, opt, batch: Minibatch, objective) -
 
 def regression_step(pair: AdversarialPair, opt, batch: Minibatch, objective=None) -> dict:
     """The generator alone, trained by regression: mean squared error between G(z | y)
-    and the real rows x (the tagging experiment's baseline). Returns g_loss."""
+    and the real rows x (the tagging experiment's baseline), or the objective's own loss
+    ``objective.regression(output, x) -> (loss, dloss/doutput)`` where it has one (the
+    tagging classifier's cross-entropy). Returns g_loss."""
     out, cache = pair.generate(batch.z, batch.y)
-    loss, grad = nn.mse(out, batch.x)
+    loss_fn = getattr(objective, "regression", None) or nn.mse
+    loss, grad = loss_fn(out, batch.x)
     pair.generator.zero_grads()
     pair.generator.backward(grad, cache, input_grad=False)
     opt.g.step()

@@ -111,8 +111,12 @@ def _load_model():
     return _MODEL
 
 
-def _load_image(path):
-    """One image as a float32 torch tensor (3, 224, 224), preprocessed and normalised."""
+def _load_image(path, square_crop: int | None = None):
+    """One image as a float32 torch tensor (3, 224, 224), preprocessed and normalised.
+
+    ``square_crop``: first cut the largest centred square and resize it to that many
+    pixels a side (Pillow bilinear), as the 128 x 128 crops behind
+    ``features/efficientnet_lite0_crops128.npz`` were made; then the usual recipe."""
     import torch
     from PIL import Image, UnidentifiedImageError
 
@@ -123,6 +127,12 @@ def _load_image(path):
             w, h = im.size
             if w < 1 or h < 1:
                 raise ImageReadError(f"{path}: empty image ({w} x {h})")
+            if square_crop is not None:
+                side = min(w, h)
+                left, top = (w - side) // 2, (h - side) // 2
+                im = im.crop((left, top, left + side, top + side)).resize((square_crop, square_crop),
+                                                                         Image.BILINEAR)
+                w = h = square_crop
             # Shorter side to RESIZE, keeping the aspect ratio, bilinear on the 8-bit image:
             # what torchvision's Resize(256) does to a PIL image (the usual ImageNet recipe).
             if w <= h:
@@ -149,7 +159,7 @@ def _load_image(path):
     return (x - mean) / std
 
 
-def image_features(paths, *, batch: int = 16, backend=None):
+def image_features(paths, *, batch: int = 16, backend=None, square_crop: int | None = None):
     """EfficientNet-Lite0 features of image files, one 1280-float row per path, in order.
 
     Args:
@@ -157,6 +167,8 @@ def image_features(paths, *, batch: int = 16, backend=None):
         batch: images per forward pass.
         backend: None for a list of lists of Python floats; else an ``nn`` Backend (or its
             name, e.g. ``"numpy"``), giving a (len(paths), 1280) float32 array of it.
+        square_crop: cut each image to a centred square of this many pixels a side first
+            (128: as the crops128 features file was made).
 
     Raises:
         FeaturesUnavailable: the ``features`` extra is not installed.
@@ -174,7 +186,7 @@ def image_features(paths, *, batch: int = 16, backend=None):
     rows = []
     with torch.no_grad():
         for start in range(0, len(paths), batch):
-            x = torch.stack([_load_image(p) for p in paths[start : start + batch]])
+            x = torch.stack([_load_image(p, square_crop) for p in paths[start : start + batch]])
             fmap = model.extract_features(x)  # (n, 1280, 7, 7)
             rows.extend(fmap.mean(dim=(2, 3)).tolist())
     if backend is None:
@@ -188,9 +200,9 @@ def image_features(paths, *, batch: int = 16, backend=None):
     return backend.asarray(rows, dtype="float32")
 
 
-def features_for_photo(path) -> list[float]:
+def features_for_photo(path, square_crop: int | None = None) -> list[float]:
     """The 1280 features of one photo (for ``cgan tag PHOTO --run RUN_DIR``)."""
-    return image_features([path], batch=1)[0]
+    return image_features([path], batch=1, square_crop=square_crop)[0]
 
 
 def verify_shared(data_dir=None, *, limit=None, batch: int = 16, stream=None) -> dict:

@@ -7,8 +7,11 @@ The directory holds (see /work/shared/mirflickr/README.md for the copy this proj
 * ``all_labels.txt``: the same rows, 24 space-separated 0/1 concept annotations;
 * ``TagList.txt``: the tag vocabulary, one word a line;
 * ``mirflickr/imN.jpg``: the images (possibly only some of them);
-* ``features/efficientnet_lite0.npz``: ``features`` (n, d) float32 and ``image_ids`` (n,),
-  row i being image ``im{image_ids[i]}.jpg`` (possibly only some images).
+* ``features/efficientnet_lite0.npz``: ``features`` (n, d) float32 (or float16, cast to
+  float32 on load) and ``image_ids`` (n,), row i being image ``im{image_ids[i]}.jpg``
+  (possibly only some images); ``features/efficientnet_lite0_crops128.npz`` is the same
+  for images 1-20,000 from 128 x 128 centre crops (:data:`CROPS128_FEATURES_FILE`, the
+  tagging experiment's default).
 
 :func:`load_mirflickr` reads and validates all of it. A malformed file is an error that
 names the file and the 1-based line (:class:`MirFlickrError`); rows without features (or,
@@ -35,7 +38,9 @@ from pathlib import Path
 import numpy
 
 __all__ = [
+    "CROPS128_FEATURES_FILE",
     "ENV_VAR",
+    "FEATURES_FILE",
     "LABEL_NAMES",
     "MirFlickr",
     "MirFlickrError",
@@ -51,6 +56,8 @@ TAGS_FILE = "all_tags.txt"
 LABELS_FILE = "all_labels.txt"
 VOCAB_FILE = "TagList.txt"
 FEATURES_FILE = "features/efficientnet_lite0.npz"
+# Images 1-20,000 from 128 x 128 centre crops, float16 (/work/shared/mirflickr/README.md).
+CROPS128_FEATURES_FILE = "features/efficientnet_lite0_crops128.npz"
 
 # The MIR Flickr 25K concepts, in the (alphabetical) column order of all_labels.txt.
 LABEL_NAMES = (
@@ -102,18 +109,29 @@ class MirFlickr:
 
 
 # -- locating the data ----------------------------------------------------------------
+_CHECKOUT = Path(__file__).resolve().parents[2]   # the checkout this package was loaded from
+
+
 def default_data_dir() -> Path:
-    """``$CGAN_MIRFLICKR_DIR`` if set, else ``../shared/mirflickr`` from the current directory."""
+    """``$CGAN_MIRFLICKR_DIR`` if set, else the first ``shared/mirflickr`` holding the lists in
+    the current directory or one of its parents (so ``../shared/mirflickr`` from a checkout
+    beside ``shared/``), else the one beside the checkout this package was loaded from: the
+    same layout is found from any directory."""
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env)
-    candidate = Path.cwd().parent / "shared" / "mirflickr"
-    if (candidate / IMGS_FILE).exists():
-        return candidate
+    cwd = Path.cwd()
+    checkout = _CHECKOUT
+    candidates = [d / "shared" / "mirflickr" for d in (cwd, *cwd.parents)]
+    candidates.append(checkout.parent / "shared" / "mirflickr")
+    for candidate in candidates:
+        if (candidate / IMGS_FILE).exists():
+            return candidate
     raise MirFlickrError(
-        f"MIR Flickr data not found: {ENV_VAR} is not set and {candidate} has no "
-        f"{IMGS_FILE}. Pass --data-dir DIR (data_dir=...), a directory holding "
-        f"{IMGS_FILE}, {TAGS_FILE}, {LABELS_FILE} and {VOCAB_FILE}, or set {ENV_VAR}."
+        f"MIR Flickr data not found: {ENV_VAR} is not set and neither {cwd} nor its parents, "
+        f"nor {checkout.parent}, have shared/mirflickr/{IMGS_FILE}. Pass --data-dir DIR "
+        f"(data_dir=...), a directory holding {IMGS_FILE}, {TAGS_FILE}, {LABELS_FILE} and "
+        f"{VOCAB_FILE}, or set {ENV_VAR}."
     )
 
 
@@ -251,8 +269,9 @@ def _read_features(path: Path) -> tuple[numpy.ndarray, numpy.ndarray]:
         )
     if ids.dtype.kind not in "iu":
         raise MirFlickrError(f"{path}: 'image_ids' must be integers, got {ids.dtype}")
-    if features.dtype != numpy.float32:
-        raise MirFlickrError(f"{path}: 'features' must be float32, got {features.dtype}")
+    if features.dtype not in (numpy.float32, numpy.float16):
+        raise MirFlickrError(f"{path}: 'features' must be float32 or float16, got {features.dtype}")
+    features = features.astype(numpy.float32, copy=False)
     if len(numpy.unique(ids)) != len(ids):
         raise MirFlickrError(f"{path}: 'image_ids' has repeated ids")
     if not numpy.isfinite(features).all():
@@ -266,7 +285,8 @@ def load_mirflickr(data_dir=None, *, need_images: bool = False,
 
     Args:
         data_dir: the directory (default :func:`default_data_dir`: ``$CGAN_MIRFLICKR_DIR``,
-            else ``../shared/mirflickr`` from the current directory).
+            else ``shared/mirflickr`` in the current directory or a parent, or beside the
+            checkout).
         need_images: also require each feature row's image file to exist (rows without
             one are left out of ``feature_rows``), and make a missing features file an
             error. Without it, a missing features file gives no feature rows.

@@ -454,3 +454,37 @@ def _is_float(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# -- an intrinsic check ---------------------------------------------------------------------
+def neighbour_cooccurrence(vectors, tags, backend: Backend | None = None, *, min_count: int = 1) -> dict:
+    """How often a tag's nearest neighbour (cosine, itself left out) co-occurs with it.
+
+    For every word used by at least ``min_count`` rows of ``tags``: is its nearest other
+    word ever a tag of the same row? Sensible vectors put words that are used together
+    close together; random vectors do so at about the rate of a random other word.
+
+    Returns ``{"words", "nearest_cooccurs", "random_cooccurs"}``: the number of words
+    checked, the fraction whose nearest neighbour co-occurs with them, and the same
+    fraction for a uniformly random other word (its expectation: for each word, the
+    fraction of other words it ever co-occurs with, averaged).
+    """
+    b = backend or _host()
+    xp = b.xp
+    table = b.asarray(vectors)
+    n_words = int(table.shape[0])
+    rows = [list(dict.fromkeys(r)) for r in tags]
+    centers, contexts = cooccurrence_pairs(rows, b)
+    together = xp.zeros((n_words, n_words), dtype=bool)
+    together[centers, contexts] = True
+    flat = xp.asarray(list(itertools.chain.from_iterable(rows)), dtype=xp.int64)
+    counts = xp.bincount(flat, minlength=n_words)[:n_words]
+    norms = xp.sqrt((table * table).sum(axis=1))
+    words = xp.flatnonzero((counts >= min_count) & (norms > 0))
+    if words.shape[0] < 2:
+        raise ValueError("neighbour_cooccurrence: fewer than two words to check")
+    nearest, _ = nearest_words(table, table[words], 1, b, exclude=words)
+    hit = together[words, nearest[:, 0]]
+    random = together[words].sum(axis=1) / (n_words - 1)
+    return {"words": int(words.shape[0]), "nearest_cooccurs": float(hit.mean()),
+            "random_cooccurs": float(random.mean())}

@@ -131,6 +131,18 @@ def test_invalid_utf8_names_the_line(tmp_path):
         load(tmp_path)
 
 
+def test_float16_features_are_read_as_float32(tmp_path):
+    root = write_fixture(tmp_path, features=False)
+    (root / "features").mkdir()
+    np.savez(root / "features" / "half.npz", features=np.full((2, 3), 0.5, np.float16),
+             image_ids=np.array([3, 1]))
+    data, _ = load(root, features_file="features/half.npz")
+    assert data.features.dtype == np.float32 and data.feature_rows == [0, 2]
+    np.savez(root / "features" / "int.npz", features=np.ones((2, 3), np.int32), image_ids=np.array([3, 1]))
+    with pytest.raises(MirFlickrError, match="float32 or float16"):
+        load(root, features_file="features/int.npz")
+
+
 def test_bad_features_file(tmp_path):
     write_fixture(tmp_path)
     np.savez(tmp_path / "features" / "efficientnet_lite0.npz", features=np.zeros((2, 3), np.float32))
@@ -147,13 +159,17 @@ def test_data_dir_resolution(tmp_path, monkeypatch):
     assert len(load(None)[0]) == 4
     monkeypatch.delenv(mirflickr.ENV_VAR)
     work = tmp_path / "repo"
-    work.mkdir()
-    monkeypatch.chdir(work)
+    (work / "sub").mkdir(parents=True)
+    monkeypatch.chdir(work / "sub")
+    monkeypatch.setattr(mirflickr, "_CHECKOUT", tmp_path / "checkout")
     with pytest.raises(MirFlickrError, match="Pass --data-dir"):
         load(None)
     write_fixture(tmp_path / "shared" / "mirflickr")
-    assert mirflickr.default_data_dir() == tmp_path / "shared" / "mirflickr"
+    assert mirflickr.default_data_dir() == tmp_path / "shared" / "mirflickr"   # found from a subdirectory
     assert len(load(None)[0]) == 4
+    monkeypatch.chdir("/")                                                      # from anywhere: beside the checkout
+    monkeypatch.setattr(mirflickr, "_CHECKOUT", tmp_path / "repo")
+    assert mirflickr.default_data_dir() == tmp_path / "shared" / "mirflickr"
     with pytest.raises(MirFlickrError, match="does not exist"):
         load(tmp_path / "nowhere")
     (root / "all_tags.txt").unlink()
@@ -210,6 +226,10 @@ def test_the_shared_data():
     assert data.labels.shape == (20_015, 24)
     assert len(data.feature_rows) == 730 and data.features.shape == (730, 1280)
     assert all(data.image_ids[r] <= 1000 for r in data.feature_rows)
+    crops = load_mirflickr(_shared_dir(), features_file=mirflickr.CROPS128_FEATURES_FILE,
+                           stream=io.StringIO())
+    assert len(crops.feature_rows) == 15_677 and crops.features.dtype == np.float32
+    assert all(crops.image_ids[r] <= 20_000 for r in crops.feature_rows)
     assert all(1 <= len(t) <= 57 for t in data.tags)
     assert "20,015 rows; 730 with features" in message
     splits = split_rows(len(data))

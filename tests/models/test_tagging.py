@@ -55,3 +55,50 @@ def test_published_widths():
     out, _ = pair.generate(b.normal((3, 100)), b.normal((3, 1280)))
     logit, _ = pair.discriminate(out, b.normal((3, 1280)))
     assert out.shape == (3, 200) and logit.shape == (3, 1)
+
+
+def test_unit_norm_gradient_and_output():
+    b = f64("numpy", 0)
+    layer = nets.UnitNorm(b)
+    x = b.normal((5, 4))
+    y, _ = layer.forward(x)
+    assert abs(b.xp.sqrt((y * y).sum(axis=1)) - 1).max() < 1e-9
+    check_layer(layer, x, seed=0)
+
+
+def test_generator_with_unit_output_gradients():
+    c = _small_config(g_output="unit")
+    _check_with_margin(lambda b: nets.tagging_generator(b, c, cond_dim=6, word_dim=5),
+                       lambda b: (b.normal((4, 4)), b.normal((4, 6))))
+    b = f64("numpy", 0)
+    out, _ = nets.tagging_generator(b, c, 6, 5).forward((b.normal((3, 4)), b.normal((3, 6))), False)
+    assert abs(b.xp.sqrt((out * out).sum(axis=1)) - 1).max() < 1e-6
+    with pytest.raises(ValueError, match="g_output"):
+        nets.tagging_generator(b, _small_config(g_output="tanh"), 6, 5)
+
+
+def test_classifier_gradients_and_its_noise_is_ignored():
+    c = _small_config()
+    _check_with_margin(lambda b: nets.tagging_classifier(b, c, cond_dim=6, n_tags=7).net,
+                       lambda b: b.normal((4, 6)))
+    b = f64("numpy", 0)
+    pair = nets.build_classifier(b, c, cond_dim=6, n_tags=7)
+    y = b.normal((3, 6))
+    a, cache = pair.generate(b.normal((3, 4)), y, train=False)
+    other, _ = pair.generate(b.normal((3, 4)) * 5, y, train=False)
+    assert a.shape == (3, 7) and (a == other).all()
+    dz, dy = pair.generator.backward(b.normal((3, 7)), cache)
+    assert dz is None and dy.shape == (3, 6)
+    assert set(pair.generator.params) == {f"net.{k}" for k in pair.generator.net.params}
+
+
+def test_instance_noise_in_training_only():
+    b = f64("numpy", 0)
+    layer = nets.GaussianNoise(0.1, b)
+    x = b.normal((200, 50))
+    y, _ = layer.forward(x, True)
+    assert abs(float((y - x).std()) - 0.1) < 0.01
+    assert (layer.forward(x, False)[0] == x).all()
+    check_layer(layer, x, seed=0)
+    g = nets.tagging_generator(b, _small_config(g_output="unit", instance_noise=0.1), 6, 5)
+    assert isinstance(g.layers[-1], nets.GaussianNoise)

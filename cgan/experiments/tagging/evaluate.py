@@ -4,8 +4,10 @@ For each test image, ``n_samples`` generator samples; for each sample its ``k_ne
 vocabulary words by cosine similarity (cgan.models.wordvec.nearest_words); the image's
 tags are the ``top`` most common words over all its samples. Beyond the paper,
 precision@10 and recall@10 against the image's user tags, and two baselines on the same
-split (:func:`popular_tags`, :func:`knn_tags`; the regression baseline is a training
-method, cgan.experiments.tagging.train).
+split (:func:`popular_tags`, :func:`knn_tags`; the regression baseline and the multi-label
+classifier are training methods, cgan.experiments.tagging.train). The one-to-many
+measures (:func:`one_to_many`): how many distinct words one image's samples land on, and
+how many of its user tags they cover.
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ from ...core.noise import sample_noise
 from ...core.streams import Streams
 from ...models.wordvec import nearest_words
 from .config import STREAMS, TaggingConfig
-from .data import TaggingData
+from .data import Images, TaggingData, multi_hot
 
-__all__ = ["top_k", "tags_from_samples", "generate_tags", "multi_hot", "precision_recall_at_k",
-           "popular_tags", "knn_tags", "evaluate_predictions", "sample_spread", "evaluate", "evaluate_run",
-           "tag_photo"]
+__all__ = ["top_k", "tags_from_samples", "generate_tags", "classifier_tags", "predict", "multi_hot",
+           "precision_recall_at_k", "popular_tags", "knn_tags", "evaluate_predictions", "sample_spread",
+           "generator_samples", "one_to_many", "evaluate", "validate", "evaluate_run", "tag_photo"]
 
 
 def top_k(scores, k: int, backend: Backend):
@@ -78,15 +80,23 @@ def generate_tags(generator: nn.Layer, cond, word_vectors, backend: Backend, *, 
     return xp.concatenate(out, axis=0)
 
 
-def multi_hot(tag_lists, n_words: int, backend: Backend):
-    """(len(tag_lists), n_words) 0/1 float matrix."""
-    xp = backend.xp
-    rows = [i for i, tags in enumerate(tag_lists) for _ in tags]
-    cols = [t for tags in tag_lists for t in tags]
-    m = backend.zeros((len(tag_lists), n_words))
-    if rows:
-        m[xp.asarray(rows), xp.asarray(cols)] = 1
-    return m
+def classifier_tags(classifier: nn.Layer, cond, backend: Backend, *, top: int = 10, chunk_images: int = 2000):
+    """The classifier's tags: the ``top`` largest logits per condition row (dropout off)."""
+    out = []
+    for start in range(0, cond.shape[0], chunk_images):
+        logits, _ = classifier.forward((None, cond[start:start + chunk_images]), False)
+        out.append(top_k(logits, top, backend))
+    return backend.xp.concatenate(out, axis=0)
+
+
+def predict(generator: nn.Layer, cond, data: TaggingData, config: TaggingConfig, backend: Backend, *,
+            n_samples: int | None = None):
+    """Tags of each condition row by the run's method: the paper's rule on generator
+    samples, or the classifier's top logits."""
+    if config.method == "classifier":
+        return classifier_tags(generator, cond, backend, top=config.top)
+    return generate_tags(generator, cond, data.word_vectors, backend, noise_dim=config.noise_dim,
+                         n_samples=n_samples or config.n_samples, k=config.k_nearest, top=config.top)
 
 
 def precision_recall_at_k(predicted, truth, backend: Backend) -> tuple[float, float]:
@@ -104,39 +114,43 @@ def precision_recall_at_k(predicted, truth, backend: Backend) -> tuple[float, fl
     return float(backend.to_numpy(precision)), float(backend.to_numpy(recall))
 
 
-def _train_counts(data: TaggingData, backend: Backend):
-    return multi_hot(data.train_tags, len(data.vocab), backend).sum(axis=0)
-
-
-def popular_tags(data: TaggingData, backend: Backend, top: int = 10):
+def popular_tags(data: TaggingData, backend: Backend, top: int = 10, images: Images | None = None):
     """Baseline: the training set's most frequent tags, the same for every test image."""
-    counts = _train_counts(data, backend)
+    counts = data.train_truth(backend).sum(axis=0)
     best = top_k(counts[None, :], top, backend)
-    return backend.xp.repeat(best, data.test_cond.shape[0], axis=0)
+    return backend.xp.repeat(best, len(images if images is not None else data.test), axis=0)
 
 
-def knn_tags(data: TaggingData, backend: Backend, k: int = 5, top: int = 10):
+def knn_tags(data: TaggingData, backend: Backend, k: int = 5, top: int = 10, images: Images | None = None,
+             chunk: int = 2000):
     """Baseline: tag transfer from the k training images nearest by cosine similarity of
     the condition; each neighbour votes for its tags; ties go to the more popular tag."""
     xp = backend.xp
     tiny = backend.dtype.type(1e-30)
+    cond = (images if images is not None else data.test).cond
 
     def unit(a):
         return a / xp.maximum(xp.sqrt((a * a).sum(axis=1, keepdims=True)), tiny)
 
-    sims = unit(data.test_cond) @ unit(data.train_cond).T
-    k = min(k, sims.shape[1])
-    neighbours = xp.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else \
-        xp.broadcast_to(xp.arange(sims.shape[1]), sims.shape)
-    train_truth = multi_hot(data.train_tags, len(data.vocab), backend)
-    votes = train_truth[neighbours].sum(axis=1)
+    train = unit(data.train_cond)
+    train_truth = data.train_truth(backend)
     popularity = train_truth.sum(axis=0)
-    scores = votes.astype(xp.float64) + 0.5 * popularity / (popularity.max() + 1)
-    return top_k(scores, top, backend)
+    out = []
+    for start in range(0, cond.shape[0], chunk):
+        sims = unit(cond[start:start + chunk]) @ train.T
+        kk = min(k, sims.shape[1])
+        neighbours = xp.argpartition(-sims, kk - 1, axis=1)[:, :kk] if kk < sims.shape[1] else \
+            xp.broadcast_to(xp.arange(sims.shape[1]), sims.shape)
+        votes = train_truth[neighbours].sum(axis=1)
+        scores = votes.astype(xp.float64) + 0.5 * popularity / (popularity.max() + 1)
+        out.append(top_k(scores, top, backend))
+    return xp.concatenate(out, axis=0)
 
 
-def evaluate_predictions(predicted, data: TaggingData, backend: Backend) -> dict:
-    truth = multi_hot(data.test_tags, len(data.vocab), backend)
+def evaluate_predictions(predicted, data: TaggingData, backend: Backend, images: Images | None = None) -> dict:
+    """Precision@10, recall@10 and how many distinct tag lists, on the test images (or ``images``)."""
+    images = images if images is not None else data.test
+    truth = multi_hot(images.tags, len(data.vocab), backend)
     p, r = precision_recall_at_k(predicted, truth, backend)
     distinct = len({tuple(row) for row in backend.to_numpy(predicted).tolist()})
     return {"precision@10": p, "recall@10": r, "distinct_tag_lists": distinct,
@@ -144,7 +158,8 @@ def evaluate_predictions(predicted, data: TaggingData, backend: Backend) -> dict
 
 
 def sample_spread(generator, data: TaggingData, backend: Backend, c: TaggingConfig, n_images: int = 20) -> dict:
-    """Collapse diagnostics: mean cosine between samples of one image and of different images."""
+    """Collapse diagnostics: mean cosine between samples of one image and of different
+    images (the first ``n_images`` test images)."""
     xp = backend.xp
     cond = data.test_cond[:n_images]
     m = cond.shape[0]
@@ -160,17 +175,87 @@ def sample_spread(generator, data: TaggingData, backend: Backend, c: TaggingConf
     return {"mean_cos_within_image": within, "mean_cos_all_samples": across}
 
 
+def generator_samples(generator, cond, backend: Backend, *, noise_dim: int, n_samples: int):
+    """(n_images, n_samples, d) samples of each condition row (dropout off), unit length."""
+    xp = backend.xp
+    y = xp.repeat(cond, n_samples, axis=0)
+    z = sample_noise(backend, "gaussian", y.shape[0], noise_dim)
+    s, _ = generator.forward((z, y), False)
+    s = s / xp.maximum(xp.sqrt((s * s).sum(axis=1, keepdims=True)), backend.dtype.type(1e-30))
+    return s.reshape(cond.shape[0], n_samples, -1)
+
+
+def one_to_many(generator, data: TaggingData, backend: Backend, c: TaggingConfig, *,
+                images: Images | None = None, min_tags: int = 2, chunk_images: int = 200) -> dict:
+    """The one-to-many measures on the images with at least ``min_tags`` user tags.
+
+    For each image, its ``n_samples`` samples and each sample's nearest word:
+    ``distinct_words`` (how many different words the samples land on), ``coverage`` (the
+    fraction of the image's user tags that are among those words) and ``tags_covered``
+    (how many), and ``mean_cos_within_image`` (the mean cosine between two of its samples;
+    1 for a generator that ignores its noise). Means over the images.
+    """
+    xp = backend.xp
+    images = images if images is not None else data.test
+    chosen = [i for i, t in enumerate(images.tags) if len(t) >= min_tags]
+    if not chosen:
+        return {"one_to_many_images": 0}
+    n_words = len(data.vocab)
+    distinct, covered, coverage, within = [], [], [], []
+    for start in range(0, len(chosen), chunk_images):
+        part = chosen[start:start + chunk_images]
+        cond = images.cond[xp.asarray(part)]
+        s = generator_samples(generator, cond, backend, noise_dim=c.noise_dim, n_samples=c.n_samples)
+        idx, _ = nearest_words(data.word_vectors, s.reshape(-1, s.shape[2]), 1, backend)
+        idx = idx.reshape(len(part), c.n_samples)
+        hit = xp.zeros((len(part), n_words), dtype=bool)
+        hit[xp.repeat(xp.arange(len(part)), c.n_samples), idx.reshape(-1)] = True
+        truth = multi_hot([images.tags[i] for i in part], n_words, backend) > 0
+        n_cov = (hit & truth).sum(axis=1)
+        distinct.append(hit.sum(axis=1))
+        covered.append(n_cov)
+        coverage.append(n_cov / truth.sum(axis=1))
+        mean_dir = s.mean(axis=1)
+        n = c.n_samples
+        # mean cosine over pairs of distinct samples: (|sum|^2 - n) / (n (n - 1))
+        within.append(((mean_dir * mean_dir).sum(axis=1) * n * n - n) / max(n * (n - 1), 1))
+    cat = xp.concatenate
+    return {"one_to_many_images": len(chosen),
+            "distinct_words": float(backend.to_numpy(cat(distinct).mean())),
+            "tags_covered": float(backend.to_numpy(cat(covered).mean())),
+            "coverage": float(backend.to_numpy(cat(coverage).mean())),
+            "pairwise_cos_within_image": float(backend.to_numpy(cat(within).mean()))}
+
+
+def validate(generator, data: TaggingData, config: TaggingConfig, backend: Backend) -> dict:
+    """Precision@10 and recall@10 on the validation images (the first ``valid_limit``;
+    ``valid_samples`` samples each), noise from the run's ``validation`` stream (the same
+    noise after every epoch)."""
+    b = backend.with_seed(Streams(config.seed, STREAMS).seed("validation"))
+    images = data.valid
+    if config.valid_limit is not None and config.valid_limit < len(images):
+        n = config.valid_limit
+        images = Images(images.cond[:n], images.rows[:n], images.tags[:n], images.image_ids[:n],
+                        images.image_paths[:n])
+    predicted = predict(generator, images.cond, data, config, b, n_samples=config.valid_samples)
+    res = evaluate_predictions(predicted, data, b, images)
+    return {"valid_precision@10": res["precision@10"], "valid_recall@10": res["recall@10"],
+            "valid_distinct_tag_lists": res["distinct_tag_lists"], "valid_images": res["test_images"]}
+
+
 def evaluate(generator, data: TaggingData, config: TaggingConfig, progress: bool = False,
              backend: Backend | None = None) -> dict:
-    """Tag the test images (noise from the run's ``evaluation`` stream) and score the tags."""
+    """Tag the test images (noise from the run's ``evaluation`` stream) and score the tags;
+    for a generator, the collapse diagnostics and the one-to-many measures too."""
     seed = Streams(config.seed, STREAMS).seed("evaluation")
     b = backend.with_seed(seed) if backend is not None else nn.get_backend(config.backend, seed=seed)
     start = time.perf_counter()
-    predicted = generate_tags(generator, data.test_cond, data.word_vectors, b,
-                              noise_dim=config.noise_dim, n_samples=config.n_samples,
-                              k=config.k_nearest, top=config.top)
+    predicted = predict(generator, data.test_cond, data, config, b)
     results = evaluate_predictions(predicted, data, b)
-    results.update(sample_spread(generator, data, b, config))
+    if config.method != "classifier":
+        results.update(sample_spread(generator, data, b, config))
+        if config.validates:   # runs of the presets (older runs did not measure it)
+            results.update(one_to_many(generator, data, b, config))
     results["eval_seconds"] = time.perf_counter() - start
     results["predicted"] = b.to_numpy(predicted).tolist()
     if progress:
@@ -181,7 +266,8 @@ def evaluate(generator, data: TaggingData, config: TaggingConfig, progress: bool
 
 
 def evaluate_run(run_dir, *, backend: str | None = None, progress: bool = True) -> dict:
-    """Rebuild a run's networks from latest.npz and evaluate them on its test images."""
+    """Rebuild a run's networks (best.npz where the run kept one, else latest.npz) and
+    evaluate them on its test images."""
     from .train import load_run
 
     config, data, pair, _ = load_run(run_dir, backend=backend)
@@ -191,10 +277,13 @@ def evaluate_run(run_dir, *, backend: str | None = None, progress: bool = True) 
 def tag_photo(photo, run_dir, *, backend: str | None = None) -> list[str]:
     """The generated tags of any image, for a run trained on image features.
 
-    The photo's EfficientNet-Lite0 features (the optional ``features`` extra) are
-    standardised as the run's training features were, then the paper's rule picks tags.
+    The photo's EfficientNet-Lite0 features (the optional ``features`` extra), computed
+    the way the run's features file was (from a 128 x 128 centre crop for the crops128
+    file), are standardised as the run's training features were, then the run's method
+    picks the tags (the paper's rule for a generator).
     """
     from ...data.features import ImageReadError, features_for_photo
+    from ...data.mirflickr import CROPS128_FEATURES_FILE
     from .train import load_run
 
     if not Path(photo).is_file():
@@ -203,8 +292,9 @@ def tag_photo(photo, run_dir, *, backend: str | None = None) -> list[str]:
     if config.condition != "features":
         raise ValueError(f"{run_dir} was trained on the {config.condition} condition; tagging a "
                          "photo needs a run trained with --condition features")
-    row = nn.get_backend("numpy").xp.asarray([features_for_photo(photo)], dtype="float32")
+    crop = 128 if config.features_file == CROPS128_FEATURES_FILE else None
+    row = nn.get_backend("numpy").xp.asarray([features_for_photo(photo, square_crop=crop)], dtype="float32")
     cond = b.asarray((row - data.cond_mean) / data.cond_std)
-    words = generate_tags(pair.generator, cond, data.word_vectors, b, noise_dim=config.noise_dim,
-                          n_samples=config.n_samples, k=config.k_nearest, top=config.top)
+    seed = Streams(config.seed, STREAMS).seed("evaluation")
+    words = predict(pair.generator, cond, data, config, b.with_seed(seed))
     return [data.vocab[i] for i in b.to_numpy(words)[0].tolist()]

@@ -101,7 +101,8 @@ def test_an_interrupted_first_epoch_restarts_and_a_finished_run_is_kept(project,
     assert main(argv) == 130
     err = capsys.readouterr().err
     assert f"cgan: interrupted; {out} was started but stopped before its first checkpoint" in err
-    assert "rerun the same command" in err and "--resume" not in err
+    # tagging runs resume, so both ways on are offered
+    assert "rerun the same command" in err and f"--out {out} --resume" in err
     assert main(["eval-tagging", str(out)]) == 1
     assert "has no checkpoint yet" in capsys.readouterr().err
 
@@ -112,7 +113,8 @@ def test_an_interrupted_first_epoch_restarts_and_a_finished_run_is_kept(project,
     assert config["vectors"] == str(project / "runs" / "wordvec" / "vec.txt")   # recorded absolute
     assert config["data_dir"] == str(project / "data")
     assert main(argv) == 1
-    assert f"{out} already exists and is finished (1 of 1 epochs); choose another --out" in capsys.readouterr().err
+    assert (f"{out} already exists and is finished (1 of 1 epochs); to train it longer pass --resume "
+            "with --epochs above 1, or choose another --out") in capsys.readouterr().err
 
 
 def test_a_run_with_relative_paths_is_evaluated_from_another_directory(project, tmp_path, monkeypatch, capsys):

@@ -27,7 +27,13 @@ def test_an_old_tagging_config_loads_and_the_checkpoint_layout_is_kept(tmp_path)
     assert old_values.pop("model") == "cgan"
     from dataclasses import asdict
 
-    assert asdict(config) == old_values   # every other key kept, with its value
+    values = asdict(config)
+    assert {k: values[k] for k in old_values} == old_values   # every other key kept, with its value
+    # keys added since, with what the old runs did: the 730-image features file, no validation
+    assert {k: values[k] for k in set(values) - set(old_values)} == {
+        "features_file": "features/efficientnet_lite0.npz", "g_output": "linear", "patience": None,
+        "valid_limit": None, "valid_samples": None, "preset": None, "instance_noise": 0.0}
+    assert not config.validates
     dataset, vectors = mirflickr_like()
     data = prepare_data(dataset, vectors, config.condition, nn.get_backend("numpy", seed=config.seed))
     train_tagging(config, tmp_path / "run", data=data, progress=False)
