@@ -126,7 +126,7 @@ def test_label_on_an_unconditional_dcgan_is_an_error(runs, capsys, tmp_path):
 
 
 def test_cli_trains_a_dcgan(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("cgan.cli._load_mnist", lambda args: fake_mnist())
+    monkeypatch.setattr("cgan.cli._load_mnist", lambda *args: fake_mnist())
     out = tmp_path / "run"
     assert main(["train", "mnist", "--model", "cdcgan", "--epochs", "1", "--out", str(out),
                  "--eval-samples", "100", "--eval-valid-points", "100", "--train-limit", "128",

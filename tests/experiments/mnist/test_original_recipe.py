@@ -6,6 +6,7 @@ noises: tests/core/test_noise.py; the marginal clip: tests/models/test_mnist.py)
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -67,7 +68,13 @@ def test_the_original_preset_is_the_original_code():
     assert resolve_config("cgan", "original").fake_labels == "uniform"
     paper = resolve_config("cgan", "paper")
     assert (paper.lr_decay, paper.g_hidden_keep, paper.update) == (1.00004, 0.5, "simultaneous")
-    assert set(PRESETS) == {"default", "paper", "original"}
+    assert set(PRESETS) == {"default", "paper", "original", "adam"}
+    # the default: the original configuration, 30 epochs, dropout in the conditional G
+    default = resolve_config("cgan", "default")
+    assert {**asdict(default), "preset": "original"} == asdict(
+        resolve_config("cgan", "original", g_hidden_keep=0.5, epochs=30))
+    assert {**asdict(resolve_config("gan", "default")), "preset": "original"} == asdict(
+        resolve_config("gan", "original", epochs=30))
 
 
 # -- Parzen: parzen_ll.py's protocol -------------------------------------------------------

@@ -180,7 +180,7 @@ def test_nan_then_resume_with_a_lower_learning_rate(tmp_path, loads, monkeypatch
 
     monkeypatch.setattr(Trainer, "train_epoch", poisoned)
     monkeypatch.setattr(Trainer, "poison_at", 0, raising=False)
-    assert cli_train(run, "--epochs", "2") == 1
+    assert cli_train(run, "--preset", "adam", "--epochs", "2") == 1   # lr 2e-4
     err = capsys.readouterr().err
     assert "loss became nan at epoch 1" in err and "No checkpoint was written yet" in err
     assert f"cgan: {run} was started but stopped before its first checkpoint" in err
@@ -203,7 +203,7 @@ def test_resume_applies_or_refuses_each_option(tmp_path, loads, capsys):
     run = tmp_path / "run"
     assert cli_train(run, "--resume") == 1
     assert "nothing to resume" in capsys.readouterr().err and not run.exists()   # nothing made
-    assert cli_train(run, "--epochs", "1", "--data-dir", str(tmp_path / "d1")) == 0
+    assert cli_train(run, "--preset", "adam", "--epochs", "1", "--data-dir", str(tmp_path / "d1")) == 0
     assert loads == [str(tmp_path / "d1")]
     before = (run / "config.json").read_text()
     assert cli_train(run, "--resume", "--epochs", "2", "--model", "gan", "--noise", "uniform01",

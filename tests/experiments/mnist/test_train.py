@@ -36,7 +36,7 @@ def tiny_config(model="cgan", **overrides):
     values = dict(epochs=2, eval_samples=100, eval_valid_points=100, width_scale=0.1,
                   optimizer="sgd", lr=0.1, lr_decay=1.00004)
     values.update(overrides)
-    return resolve_config(model, "default", **values)
+    return resolve_config(model, "adam", **values)
 
 
 def test_discriminator_learns(tmp_path):
@@ -151,11 +151,11 @@ def test_config_validation():
     with pytest.raises(ValueError, match="unknown preset"):
         resolve_config("cgan", "fast")
     with pytest.raises(ValueError, match="noise must be one of"):
-        resolve_config("cgan", "default", noise="cauchy")
+        resolve_config("cgan", "adam", noise="cauchy")
     with pytest.raises(ValueError, match="keep probability"):
-        resolve_config("cgan", "default", g_hidden_keep=1.5)
+        resolve_config("cgan", "adam", g_hidden_keep=1.5)
     with pytest.raises(ValueError, match="optimizer must be"):
-        resolve_config("cgan", "default", optimizer="lbfgs")
+        resolve_config("cgan", "adam", optimizer="lbfgs")
     paper = resolve_config("cgan", "paper")
     assert (paper.optimizer, paper.lr, paper.lr_decay, paper.lr_min, paper.momentum_start,
             paper.momentum_end, paper.batch_size, paper.d_hidden_keep, paper.g_hidden_keep) == \
@@ -174,7 +174,7 @@ def test_training_pixels_stay_uint8_and_batches_match_the_float_splits():
     images[0, 0, :2] = (0, 255)
     labels = rng.integers(0, 10, size=30)
     splits = make_splits(images, labels, images[:5], labels[:5], n_train=20)
-    config = resolve_config("cgan", "default", eval_valid_points=10)
+    config = resolve_config("cgan", "adam", eval_valid_points=10)
     data = to_device(nn.get_backend("numpy"), splits, config)
     assert data.train_x.dtype == np.uint8 and data.train_x.nbytes == 20 * 784
     idx = np.array([3, 0, 19])
@@ -188,17 +188,17 @@ def test_training_pixels_stay_uint8_and_batches_match_the_float_splits():
 
 # -- the Wasserstein GAN option ---------------------------------------------------------------
 def test_wasserstein_defaults_are_the_wgan_papers():
-    config = resolve_config("cgan", "default", loss="wasserstein")
+    config = resolve_config("cgan", "adam", loss="wasserstein")
     assert (config.optimizer, config.lr, config.lr_decay, config.rms_alpha, config.clip,
             config.batch_size, config.k_steps) == ("rmsprop", 5e-5, 1.0, 0.99, 0.01, 64, 5)
     # the preset's networks stay; explicit options win over the WGAN defaults
-    assert config.d_hidden_keep == resolve_config("cgan", "default").d_hidden_keep
-    assert resolve_config("cgan", "default", loss="wasserstein", k_steps=2, clip=0.05).k_steps == 2
-    assert resolve_config("cgan", "default").loss == "bce"
+    assert config.d_hidden_keep == resolve_config("cgan", "adam").d_hidden_keep
+    assert resolve_config("cgan", "adam", loss="wasserstein", k_steps=2, clip=0.05).k_steps == 2
+    assert resolve_config("cgan", "adam").loss == "bce"
     with pytest.raises(ValueError, match="loss must be one of"):
-        resolve_config("cgan", "default", loss="hinge")
+        resolve_config("cgan", "adam", loss="hinge")
     with pytest.raises(ValueError, match="bce loss only"):
-        resolve_config("cgan", "default", loss="wasserstein", g_loss="saturating")
+        resolve_config("cgan", "adam", loss="wasserstein", g_loss="saturating")
 
 
 def wgan_config(model="cgan", **overrides):
