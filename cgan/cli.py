@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "conditional, with their own presets (docs/dcgan.md)")
     train.add_argument("--preset", choices=["default", "original", "paper", "adam"], default="default",
                        help="default: the original configuration for 30 epochs, with dropout in "
-                            "the conditional generator (about 12 minutes on one CPU core); "
+                            "the conditional generator and none on the discriminator's image "
+                            "input (about 12 minutes on one CPU core); "
                             "original: the original GAN code's configuration, exactly "
                             "(simultaneous SGD updates, unit-variance uniform noise, 300 epochs); "
                             "paper: the conditional paper's text read as that code (decay "

@@ -69,12 +69,13 @@ def test_the_original_preset_is_the_original_code():
     paper = resolve_config("cgan", "paper")
     assert (paper.lr_decay, paper.g_hidden_keep, paper.update) == (1.00004, 0.5, "simultaneous")
     assert set(PRESETS) == {"default", "paper", "original", "adam"}
-    # the default: the original configuration, 30 epochs, dropout in the conditional G
+    # the default: the original configuration, 30 epochs, dropout in the conditional G,
+    # none on D's image input
     default = resolve_config("cgan", "default")
     assert {**asdict(default), "preset": "original"} == asdict(
-        resolve_config("cgan", "original", g_hidden_keep=0.5, epochs=30))
+        resolve_config("cgan", "original", g_hidden_keep=0.5, d_input_keep=1.0, epochs=30))
     assert {**asdict(resolve_config("gan", "default")), "preset": "original"} == asdict(
-        resolve_config("gan", "original", epochs=30))
+        resolve_config("gan", "original", d_input_keep=1.0, epochs=30))
 
 
 # -- Parzen: parzen_ll.py's protocol -------------------------------------------------------
