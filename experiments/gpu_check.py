@@ -145,6 +145,10 @@ def main(argv=None) -> int:
     return 0
 
 
+def _ms(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def markdown(report: dict) -> str:
     v, s = report["versions"], report["steps"]
     lines = [f"# GPU check, {report['date']}", "",
@@ -156,9 +160,14 @@ def markdown(report: dict) -> str:
     lines.append(f"- tests on CuPy: {t.get('summary')} ({t.get('seconds')} s, exit {t.get('exit')})")
     b = s.get("bench", {})
     for model, r in (b.get("result") or {}).get("models", {}).items():
-        ours = r.get("ours", {}).get("median_ms")
-        theirs = r.get("torch", {}).get("median_ms") if r.get("torch") else None
-        lines.append(f"- bench {model}: ours {ours} ms per iteration, PyTorch CUDA {theirs} ms")
+        # the keys of cgan bench's JSON (cgan/experiments/mnist/bench.py, run_benchmark)
+        ours = (r.get("ours_ms") or {}).get("median")
+        theirs = (r.get("torch_ms") or {}).get("median")
+        ratio = (r.get("ratio_ours_over_torch") or {}).get("median")
+        text = f"- bench {model}: ours {_ms(ours)} ms per iteration"
+        text += (f", PyTorch CUDA {_ms(theirs)} ms, ours / PyTorch {ratio:.2f}" if theirs is not None
+                 else f", PyTorch: {r.get('torch_note', 'not run')}")
+        lines.append(text)
     if not b.get("result"):
         lines.append(f"- bench: exit {b.get('exit')} (see {b.get('log')})")
     for preset in ("original", "default"):

@@ -17,7 +17,8 @@ CPU build is enough).
     python experiments/torch_reference.py --preset default --set '{"noise": "gaussian"}'
 
 Each epoch prints (and appends to --out) one JSON record with the keys of our
-metrics.jsonl: d_loss, g_loss, d_real, d_fake, lr, momentum, valid_ll, sigma, plus
+metrics.jsonl: d_loss, g_loss, d_real, d_fake, lr, momentum, valid_ll, sigma, label_acc
+(conditional: the project's classifier on the evaluation samples), plus
 within_class_std (the per-pixel standard deviation of 100 samples of one label, averaged).
 """
 
@@ -221,6 +222,12 @@ def run(cfg: TrainConfig, epochs: int, seed: int, train_limit=None, out=None, ev
     valid = host.asarray(splits.valid_x[:cfg.eval_valid_points])
     eval_gen = torch.Generator().manual_seed(seed + 1_000_003)
     fixed_z = noise(cfg, 1000, eval_gen)
+    classifier = None
+    if conditional:
+        # the project's classifier, to score the samples' labels as `cgan eval` does
+        from cgan.data.mnist import default_data_dir
+        from cgan.evaluation.classifier import load_or_train_classifier
+        classifier, _ = load_or_train_classifier(host, splits, default_data_dir(), progress=False)
     records = []
     for epoch in range(1, epochs + 1):
         for opt in (g_opt, d_opt):
@@ -292,6 +299,11 @@ def run(cfg: TrainConfig, epochs: int, seed: int, train_limit=None, out=None, ev
                     samples = G(noise(cfg, m, eval_gen))
                 result = parzen_evaluate(host.asarray(samples.numpy()), valid[:sigma_points], valid, host)
                 record.update(valid_ll=result.mean, sigma=result.sigma)
+                if classifier is not None:
+                    from cgan.evaluation.metrics import label_accuracy
+                    labels = np.repeat(np.arange(10), m // 10)
+                    record["label_acc"] = label_accuracy(classifier, host.asarray(samples.numpy()),
+                                                         labels)["overall"]
         G.train()
         records.append(record)
         print(json.dumps(record), flush=True)

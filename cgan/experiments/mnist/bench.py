@@ -441,7 +441,8 @@ def machine_description(backend) -> str:
     except OSError:
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    text = f"{cores}-core {cpu}, Python {platform.python_version()}, NumPy {numpy.__version__}"
+    text = (f"{cores}-core {cpu}, Python {platform.python_version()}, NumPy {numpy.__version__}, "
+            f"BLAS {describe_blas(blas_facts())}")
     if backend.name == "cupy":
         xp = backend.xp
         props = xp.cuda.runtime.getDeviceProperties(xp.cuda.Device().id)
@@ -451,6 +452,50 @@ def machine_description(backend) -> str:
 
         text += f", PyTorch {torch.__version__}"
     return text
+
+
+def blas_facts() -> list[dict]:
+    """The BLAS libraries NumPy runs on in this process: library, version, threads and
+    the CPU kernel it picked, so figures from different machines can be compared.
+
+    threadpoolctl (the ``bench`` extra) reads them from the loaded library itself; without
+    it, NumPy's build configuration gives the library and version, and the thread count
+    is the one the environment asks for (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``)."""
+    import nn
+
+    numpy = nn.get_backend("numpy").xp
+    numpy.ones((2, 2)) @ numpy.ones((2, 2))  # loads the BLAS before it is inspected
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        threadpool_info = None
+    if threadpool_info is not None:
+        keys = ("internal_api", "version", "num_threads", "architecture", "threading_layer")
+        return [{key: info.get(key) for key in keys}
+                for info in threadpool_info() if info.get("user_api") == "blas"]
+    try:
+        blas = numpy.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    except Exception:  # NumPy < 1.26 has no mode="dicts": say nothing rather than guess
+        return []
+    threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")
+    return [{"internal_api": blas.get("name"), "version": blas.get("version"),
+             "num_threads": int(threads) if threads and threads.isdigit() else None,
+             "architecture": None, "threading_layer": None}]
+
+
+def describe_blas(facts: list[dict]) -> str:
+    """One line for the report: ``openblas 0.3.31 (SkylakeX kernel, pthreads, 1 thread)``."""
+    parts = []
+    for fact in facts:
+        details = []
+        if fact.get("architecture"):
+            details.append(f"{fact['architecture']} kernel")
+        if fact.get("threading_layer"):
+            details.append(fact["threading_layer"])
+        threads = fact.get("num_threads")
+        details.append("threads unknown" if threads is None else f"{threads} thread{'s' if threads != 1 else ''}")
+        parts.append(f"{fact.get('internal_api')} {fact.get('version')} ({', '.join(details)})")
+    return "; ".join(parts) or "unknown"
 
 
 def summarize(values):
@@ -471,7 +516,7 @@ def run_benchmark(args) -> dict:
     torch_where = "cuda" if args.backend == "cupy" else "cpu"
     have_torch = importlib.util.find_spec("torch") is not None and not args.no_torch
     started = time.perf_counter()
-    result = {"backend": args.backend, "machine": machine_description(backend),
+    result = {"backend": args.backend, "machine": machine_description(backend), "blas": blas_facts(),
               "command": args.command, "date": time.strftime("%Y-%m-%d"),
               "rounds": args.rounds, "block": args.block, "models": {}}
     for model in getattr(args, "models", None) or MODELS:

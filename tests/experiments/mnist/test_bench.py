@@ -99,3 +99,29 @@ def test_markdown_reports_the_dcgan_rows_cpu_times_and_profile():
     assert "| dcgan | 200.0 | 200.0 | 1.20 (1.10-1.30) |" in text
     assert "the convolutions, with their im2col, col2im and layout copies, **70 %**" in text
     assert "| col2im | 10.0 |" in text
+
+
+def test_blas_facts_name_the_library_and_threads_with_or_without_threadpoolctl(monkeypatch):
+    """The report says which BLAS ran and with how many threads; without threadpoolctl the
+    thread count is the one the environment asks for."""
+    import builtins
+
+    from cgan.experiments.mnist.bench import blas_facts, describe_blas
+
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    real_import = builtins.__import__
+
+    def no_threadpoolctl(name, *args, **kwargs):
+        if name == "threadpoolctl":
+            raise ImportError("no threadpoolctl")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_threadpoolctl)
+    facts = blas_facts()
+    assert facts and facts[0]["internal_api"] and facts[0]["version"]
+    assert facts[0]["num_threads"] == 3
+    assert describe_blas(facts).endswith("(3 threads)")
+    assert describe_blas([{"internal_api": "openblas", "version": "0.3", "num_threads": 1,
+                           "architecture": "Haswell", "threading_layer": "pthreads"}]) \
+        == "openblas 0.3 (Haswell kernel, pthreads, 1 thread)"
+    assert describe_blas([]) == "unknown"

@@ -1,0 +1,38 @@
+"""The GPU check's report reads the benchmark's JSON as `cgan bench` writes it."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from cgan.experiments.mnist.bench import summarize
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_gpu_check():
+    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "experiments" / "gpu_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_report_shows_the_benchmark_figures():
+    gpu_check = load_gpu_check()
+    ours, theirs = [1.0, 1.2, 1.1], [0.5, 0.6, 0.55]
+    entry = {"ours_ms": summarize(ours), "torch_ms": summarize(theirs),
+             "ratio_ours_over_torch": summarize([a / b for a, b in zip(ours, theirs)])}
+    report = {"date": "2026-12-02 12:00", "seconds": 400.0,
+              "versions": {"device": "NVIDIA H200", "gpu": "NVIDIA H200, 550.0, 143771 MiB"},
+              "steps": {"tests_cupy": {"summary": "600 passed", "seconds": 100, "exit": 0},
+                        "bench": {"result": {"models": {"cgan": entry, "gan": {
+                            "ours_ms": summarize([2.0]), "torch_note": "PyTorch is not installed"}}}},
+                        "train_original": {"median_train_seconds_per_epoch": 2.0, "ms_per_iteration": 4.0,
+                                           "projected_300_epochs_minutes": 10.0,
+                                           "eval": {"seconds": 3, "result": {"parzen_ll": 1.0,
+                                                                            "label_accuracy": {"overall": 0.5}}}}}}
+    text = gpu_check.markdown(report)
+    assert "NVIDIA H200" in text
+    assert "bench cgan: ours 1.100 ms per iteration, PyTorch CUDA 0.550 ms, ours / PyTorch 2.00" in text
+    assert "bench gan: ours 2.000 ms per iteration, PyTorch: PyTorch is not installed" in text
+    assert "300 epochs projected 10.0 min" in text
