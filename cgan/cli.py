@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--preset", choices=["default", "original", "paper", "adam"], default="default",
                        help="default: the original configuration for 30 epochs, with dropout in "
                             "the conditional generator and none on the discriminator's image "
-                            "input (about 12 minutes on one CPU core); "
+                            "input (about 8.5 minutes on a 2-core CPU); "
                             "original: the original GAN code's configuration, exactly "
                             "(simultaneous SGD updates, unit-variance uniform noise, 300 epochs); "
                             "paper: the conditional paper's text read as that code (decay "

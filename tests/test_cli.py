@@ -65,8 +65,8 @@ def test_train_help_describes_the_default_preset(capsys):
         main(["train", "mnist", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert ("default: the original configuration for 30 epochs, with dropout in the conditional "
-            "generator and none on the discriminator's image input (about 12 minutes on one CPU "
-            "core)") in out
+            "generator and none on the discriminator's image input (about 8.5 minutes on a 2-core "
+            "CPU)") in out
 
 
 def test_features_without_the_extra_is_a_clear_error(tmp_path):
