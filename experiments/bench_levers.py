@@ -16,9 +16,13 @@ blocks, in one process (NumPy, float32):
 * one SGD momentum update of all the generator's parameters as nn.optim does it (fresh
   temporaries) against temporaries in reused buffers (tried, measured no faster here, and
   not kept);
-* one Adam update of the same parameters (the `default` preset's optimiser) as nn.optim
+* one Adam update of the same parameters (the `adam` preset's optimiser) as nn.optim
   does it (one reused work array per parameter) against the textbook expression with
-  fresh temporaries.
+  fresh temporaries;
+* the weight gradients of one iteration's largest layers, ``dW += x^T dz`` as nn's
+  ``_affine_backward`` writes it (a product into a fresh array, then an add) against BLAS
+  ``sgemm`` with beta = 1 accumulating into dW in place (``scipy.linalg.blas``; dW is
+  C-ordered, so the product is written as ``dW^T += dz^T x`` into its F-ordered transpose).
 """
 
 from __future__ import annotations
@@ -143,6 +147,32 @@ def main(argv=None) -> int:
 
     rows.append(("Adam update of the generator's 2.4 M parameters (alternative: fresh temporaries)",
                  best_ms(adam.step, args.repeat, 5), best_ms(adam_fresh, args.repeat, 5)))
+
+    # weight gradients: product then add, against gemm accumulating in place (beta = 1)
+    from scipy.linalg import blas
+
+    shapes = [(200, 784, 1200), (200, 290, 960), (100, 1200, 1200), (100, 1200, 784)]  # rows, n_in, n_out
+    blocks = [(b.uniform((n, n_in)), b.uniform((n, n_out)), b.xp.zeros((n_in, n_out), b.dtype))
+              for n, n_in, n_out in shapes]
+
+    def product_then_add():
+        for x_, dz_, dw in blocks:
+            dw += x_.T @ dz_
+
+    def gemm_in_place():
+        for x_, dz_, dw in blocks:
+            blas.sgemm(1.0, dz_, x_, beta=1.0, c=dw.T, trans_a=True, overwrite_c=True)
+
+    x_, dz_, dw = blocks[0]
+    dw[...] = 0
+    product_then_add()
+    expected = dw.copy()
+    dw[...] = 0
+    gemm_in_place()
+    assert np.allclose(dw, expected, rtol=1e-5, atol=1e-4), "gemm with beta = 1 did not accumulate in place"
+    rows.append(("weight gradients of D's two maxout layers and G's two 1200-wide layers "
+                 "(alternative: sgemm with beta = 1 into dW)",
+                 best_ms(product_then_add, args.repeat, 5), best_ms(gemm_in_place, args.repeat, 5)))
 
     threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
     print(f"NumPy {np.__version__}, float32, OPENBLAS_NUM_THREADS={threads}, "

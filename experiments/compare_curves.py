@@ -33,6 +33,10 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--keys", nargs="+", default=list(KEYS))
     parser.add_argument("--figure")
+    parser.add_argument("--ylim", nargs=2, type=float, metavar=("LOW", "HIGH"),
+                        help="the figure's vertical range (every panel)")
+    parser.add_argument("--hline", action="append", default=[], metavar="VALUE:LABEL",
+                        help="a dashed reference line in the last panel, e.g. 225:'paper, GAN'")
     args = parser.parse_args(argv)
     runs = [load(spec, args.epochs) for spec in args.runs]
     header = "| epoch | " + " | ".join(f"{name} {key}" for name, _ in runs for key in args.keys) + " |"
@@ -48,7 +52,7 @@ def main(argv=None) -> None:
     if args.figure:
         from matplotlib.figure import Figure
 
-        fig = Figure(figsize=(4 * len(args.keys), 3.2), dpi=110)
+        fig = Figure(figsize=(max(6.0, 4 * len(args.keys)), 3.2), dpi=110)
         axes = fig.subplots(1, len(args.keys), squeeze=False)[0]
         for name, rows in runs:
             for ax, key in zip(axes, args.keys):
@@ -57,6 +61,13 @@ def main(argv=None) -> None:
                     ax.plot(*zip(*points), marker=".", label=name)
                 ax.set_title(TITLES.get(key, key))
                 ax.set_xlabel("epoch")
+                if args.ylim:
+                    ax.set_ylim(*args.ylim)
+        for spec in args.hline:
+            value, _, label = spec.partition(":")
+            axes[-1].axhline(float(value), linestyle="--", linewidth=0.8, color="grey")
+            axes[-1].annotate(label or value, (0.01, float(value)), xycoords=("axes fraction", "data"),
+                              fontsize=7, va="bottom", color="grey")
         axes[-1].legend(fontsize=8)
         fig.tight_layout()
         fig.savefig(args.figure)
