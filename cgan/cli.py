@@ -263,7 +263,13 @@ def _add_tagging_subcommands(sub) -> None:
     train.add_argument("--lr", type=_positive_float, help="initial learning rate (the preset's unless given)")
     train.add_argument("--d-keep", type=_probability, help="dropout keep probability in D (0.5)")
     train.add_argument("--g-keep", type=_probability, help="dropout keep probability in G (0.5; 1 = none)")
-    train.add_argument("--g-output", choices=["linear", "unit"], help="G's last layer (preset default: unit)")
+    train.add_argument("--g-output", choices=["linear", "unit", "vocab", "gumbel", "gumbel_hard"],
+                       help="G's last layer: linear (the paper's); unit (scaled to unit length); vocab (a "
+                            "softmax-weighted mean of the word vectors); gumbel (a Gumbel-softmax draw of "
+                            "one word's vector); gumbel_hard (exactly the drawn word's vector, "
+                            "straight-through) (the preset's unless given)")
+    train.add_argument("--temperature", type=_positive_float,
+                       help="the softmax temperature of the vocab and gumbel outputs (the preset's, or 1)")
     train.add_argument("--seed", type=_seed, default=0)
     train.add_argument("--backend", choices=["numpy", "cupy"], default="numpy")
     train.add_argument("--data-dir", help="MIR Flickr directory (default: shared/mirflickr found from the "
@@ -282,6 +288,8 @@ def _add_tagging_subcommands(sub) -> None:
                         description="Generate tags for a run's test images and score them.")
     ev.add_argument("run_dir")
     ev.add_argument("--backend", choices=["numpy", "cupy"], default=None)
+    ev.add_argument("--k-nearest", type=_positive_int, default=None,
+                    help="nearest words per sample in the tag rule (default: the run's; the paper's is 20)")
     ev.set_defaults(func=_cmd_eval_tagging)
     tag = sub.add_parser("tag", help="print generated tags for a photo (needs the features extra)",
                          description="Generate tags for any image with a tagging run trained on "
@@ -595,7 +603,7 @@ def _cmd_train_tagging(args) -> int:
                               "docs/wordvec.md)")
     config = make_config(args.condition, preset=args.preset, method=args.method, epochs=args.epochs,
                          patience=args.patience, optimizer=args.optimizer, lr=args.lr, d_keep=args.d_keep,
-                         g_keep=args.g_keep, g_output=args.g_output, seed=args.seed, backend=args.backend,
+                         g_keep=args.g_keep, g_output=args.g_output, temperature=args.temperature, seed=args.seed, backend=args.backend,
                          data_dir=_absolute(args.data_dir), features_file=args.features_file, vectors=vectors)
     out = args.out or f"runs/tagging-{config.condition}-{config.method}-s{config.seed}"
     command = f"cgan train-tagging --out {out}"
@@ -620,7 +628,7 @@ def _cmd_eval_tagging(args) -> int:
     from .experiments.tagging.evaluate import evaluate_run
 
     _check_backend(args.backend)
-    results = evaluate_run(args.run_dir, backend=args.backend, progress=False)
+    results = evaluate_run(args.run_dir, backend=args.backend, progress=False, k_nearest=args.k_nearest)
     print(json.dumps({k: v for k, v in results.items() if k != "predicted"}, indent=2, sort_keys=True))
     return 0
 

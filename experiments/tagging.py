@@ -38,20 +38,39 @@ KNN_KS = (5, 10, 20, 50, 100, 200, 500)
 
 # The sweep (features condition, seed 0, the default preset's other settings, width_scale
 # 0.5 to fit the CPU, patience 2, at most 6 epochs for the adversarial net (the CPU again)
-# and 30 for the others; 500 validation images x 50 samples).
+# and 30 for the others; 500 validation images x 50 samples). Its first round ran with the
+# earlier default of the adversarial net (unit-length output, the paper's 20 nearest words
+# per sample), spelled out below so that the rows rerun as they ran; the second round
+# (a vocabulary output: softmax, Gumbel-softmax, straight-through) follows.
 SWEEP_COMMON = dict(epochs=30, patience=2, valid_limit=500, valid_samples=50, width_scale=0.5)
 CGAN_EPOCHS = 6
+FIRST = dict(method="cgan", g_output="unit", k_nearest=20, marginal_bias=False)
+GUMBEL = dict(method="cgan", g_output="gumbel_hard", marginal_bias=True, k_nearest=1, patience=4, epochs=20)
 SWEEP = {
-    "cgan-adam2e-4": dict(method="cgan"),
-    "cgan-adam1e-3": dict(method="cgan", lr=1e-3),
-    "cgan-adam2e-4-nodrop": dict(method="cgan", d_keep=1.0, g_keep=1.0),
+    "cgan-adam2e-4": dict(FIRST),
+    "cgan-adam1e-3": dict(FIRST, lr=1e-3),
+    "cgan-adam2e-4-nodrop": dict(FIRST, d_keep=1.0, g_keep=1.0),
     "cgan-sgd0.1-paper": dict(method="cgan", preset="paper"),
-    "cgan-adam1e-3-noise0.03": dict(method="cgan", lr=1e-3, instance_noise=0.03),
-    "regression-adam2e-4": dict(method="regression"),
-    "regression-adam1e-3": dict(method="regression", lr=1e-3),
+    "cgan-adam1e-3-noise0.03": dict(FIRST, lr=1e-3, instance_noise=0.03),
+    "cgan-adam1e-3-noise0.1": dict(FIRST, lr=1e-3, instance_noise=0.1),
+    # G's output a mix of the vocabulary's vectors: a softmax, a Gumbel-softmax draw,
+    # exactly the drawn word's vector (straight-through)
+    "cgan-adam2e-4-vocab": dict(FIRST, g_output="vocab"),
+    "cgan-adam2e-4-gumbel0.5": dict(FIRST, g_output="gumbel", temperature=0.5),
+    "cgan-adam2e-4-gumbel0.2": dict(FIRST, g_output="gumbel", temperature=0.2),
+    "cgan-adam2e-4-gumbelhard1": dict(FIRST, g_output="gumbel_hard", temperature=1.0),
+    # ... with its bias at the tags' log-frequencies, one nearest word per sample (the
+    # paper's 20 favour words near many others: docs/tagging.md), more patience
+    "cgan-adam2e-4-gumbelhard1-marg-k1": dict(GUMBEL),
+    "cgan-adam1e-3-gumbelhard1-marg-k1": dict(GUMBEL, lr=1e-3),
+    "cgan-adam2e-4-gumbelhard1-marg-k1-nogdrop": dict(GUMBEL, g_keep=1.0),
+    "cgan-adam2e-4-gumbelhard1-marg-k1-nodrop": dict(GUMBEL, d_keep=1.0, g_keep=1.0),
+    "cgan-adam2e-4-gumbelhard0.5-marg-k1": dict(GUMBEL, temperature=0.5),
+    "regression-adam2e-4": dict(method="regression", lr=2e-4, g_keep=0.5),
+    "regression-adam1e-3": dict(method="regression", lr=1e-3, g_keep=0.5),
     "regression-adam1e-3-nodrop": dict(method="regression", lr=1e-3, g_keep=1.0),
-    "regression-sgd0.01": dict(method="regression", optimizer="sgd", lr=0.01, lr_decay=1.00004),
-    "regression-sgd0.001": dict(method="regression", optimizer="sgd", lr=0.001, lr_decay=1.00004),
+    "regression-sgd0.01": dict(method="regression", optimizer="sgd", lr=0.01, lr_decay=1.00004, g_keep=0.5),
+    "regression-sgd0.001": dict(method="regression", optimizer="sgd", lr=0.001, lr_decay=1.00004, g_keep=0.5),
     "classifier-adam2e-4": dict(method="classifier"),
     "classifier-adam1e-3": dict(method="classifier", lr=1e-3),
     "classifier-adam1e-3-nodrop": dict(method="classifier", lr=1e-3, g_keep=1.0),

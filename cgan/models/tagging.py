@@ -15,7 +15,16 @@ Options beyond the paper (NetConfig): ``g_output="unit"`` ends the generator wit
 imitates, and a discriminator cannot tell them apart by length alone; ``instance_noise``
 adds Gaussian noise to its samples in training (:class:`GaussianNoise`; the experiment adds
 the same noise to the real tag vectors), so that the discriminator cannot win by telling
-the 1,386 exact tag vectors from anything near them. The multi-label
+the 1,386 exact tag vectors from anything near them; ``g_output="vocab"`` ends it with
+one logit per vocabulary word and :class:`VocabMixture` (the softmax-weighted mean of the
+word vectors), then :class:`UnitNorm`, so that a sample can be exactly a tag vector (a
+peaked softmax) as every real one is, where a free linear output lands between words whose
+nearest neighbours are nobody's tags; ``g_output="gumbel"`` adds Gumbel noise to those
+logits, so that G is a categorical distribution over the vocabulary given the image, and
+each sample (nearly, at a low ``temperature``) one tag vector drawn from it;
+``g_output="gumbel_hard"`` makes each sample exactly that tag vector (straight-through),
+so that the discriminator can tell G's samples from real ones only by which tag they are
+for which image. The multi-label
 classifier baseline (:func:`tagging_classifier`) is the generator's condition branch
 (condition -> 2000 ReLU) -> dropout -> linear, one logit per tag, behind
 :class:`IgnoreNoise` so that it is called like a generator.
@@ -29,10 +38,10 @@ import nn
 
 from ..core.pair import AdversarialPair
 
-__all__ = ["NetConfig", "G_OUTPUTS", "UnitNorm", "GaussianNoise", "IgnoreNoise", "tagging_generator", "tagging_discriminator",
+__all__ = ["NetConfig", "G_OUTPUTS", "UnitNorm", "VocabMixture", "GaussianNoise", "IgnoreNoise", "tagging_generator", "tagging_discriminator",
            "tagging_classifier", "build_pair", "build_classifier"]
 
-G_OUTPUTS = ("linear", "unit")
+G_OUTPUTS = ("linear", "unit", "vocab", "gumbel", "gumbel_hard")
 
 
 class UnitNorm(nn.Layer):
@@ -61,6 +70,62 @@ class UnitNorm(nn.Layer):
             return None
         y, r = cache
         return (dy - y * (y * dy).sum(axis=1, keepdims=True)) / r
+
+
+class VocabMixture(nn.Layer):
+    """Logits over the vocabulary to the softmax-weighted mean of its word vectors:
+    p = softmax((l + g) / tau), y = p V, with V (n_words, word_dim) fixed (not trained),
+    temperature tau, and g = 0, or with ``gumbel=True`` g ~ Gumbel(0, 1) per logit, drawn in
+    training and evaluation alike: then argmax p is a draw from the categorical distribution
+    softmax(l), and a small tau makes p nearly that one-hot draw (the Gumbel-softmax
+    relaxation, Jang et al. 2017; Maddison et al. 2017). With ``hard=True`` (straight-through)
+    the output is exactly the vector of the word argmax p, y = V[argmax p], so that no sample
+    differs from a real tag vector by lying between words, and backward is the soft one's.
+
+    Derivative: dL/dp = dL/dy V^T, and through the softmax
+    dL/dl = p * (dL/dp - (p . dL/dp)) / tau (row-wise; g does not depend on l). With
+    ``hard``, this is the straight-through estimate: the derivative of the soft output.
+    """
+
+    def __init__(self, vectors, backend: nn.Backend, *, temperature: float = 1.0, gumbel: bool = False,
+                 hard: bool = False):
+        super().__init__(backend)
+        if vectors is None or len(vectors.shape) != 2:
+            raise ValueError("VocabMixture needs the (n_words, word_dim) word vectors")
+        if not temperature > 0:
+            raise ValueError(f"VocabMixture's temperature must be > 0, got {temperature}")
+        self.vectors = backend.asarray(vectors)
+        self.temperature = float(temperature)
+        self.gumbel = bool(gumbel)
+        self.hard = bool(hard)
+
+    def __repr__(self) -> str:
+        return (f"VocabMixture({self.vectors.shape[0]} words x {self.vectors.shape[1]}, "
+                f"temperature={self.temperature:g}, gumbel={self.gumbel}, hard={self.hard})")
+
+    def forward(self, x, train: bool = True):
+        self.backend.check(x, repr(self))
+        xp = self.backend.xp
+        if self.gumbel:
+            # u in [1e-20, 1): -log(-log u) is finite
+            x = x - xp.log(-xp.log(self.backend.uniform(x.shape, 1e-20, 1.0)))
+        if self.temperature != 1.0:
+            x = x * self.backend.dtype.type(1.0 / self.temperature)
+        e = xp.exp(x - x.max(axis=1, keepdims=True))
+        p = e / e.sum(axis=1, keepdims=True)
+        if self.hard:
+            return self.vectors[p.argmax(axis=1)], p
+        return p @ self.vectors, p
+
+    def backward(self, dy, cache, *, param_grads: bool = True, input_grad: bool = True):
+        if not input_grad:
+            return None
+        p = cache
+        dp = dy @ self.vectors.T
+        dx = p * (dp - (p * dp).sum(axis=1, keepdims=True))
+        if self.temperature != 1.0:
+            dx *= self.backend.dtype.type(1.0 / self.temperature)
+        return dx
 
 
 class GaussianNoise(nn.Layer):
@@ -119,14 +184,21 @@ class NetConfig:
     d_keep: float = 0.5          # dropout keep probability before D's joint maxout and its output
     g_keep: float = 0.5          # ... on the input of G's joint linear layer (1 = none)
     width_scale: float = 1.0     # every hidden width times this (1 = the paper's)
-    g_output: str = "linear"     # "linear" (the paper's) or "unit" (UnitNorm after it)
+    g_output: str = "linear"     # "linear" (the paper's), "unit" (UnitNorm after it), "vocab", "gumbel", "gumbel_hard"
+    temperature: float = 1.0     # the softmax temperature of the "vocab" and "gumbel*" outputs
+    marginal_bias: bool = False  # ... whose logits' bias starts at log(the tags' frequencies)
     instance_noise: float = 0.0  # sigma of Gaussian noise added to G's samples in training
 
     def width(self, published: int) -> int:
         return max(1, round(published * self.width_scale))
 
 
-def tagging_generator(backend: nn.Backend, c: NetConfig, cond_dim: int, word_dim: int) -> nn.Sequential:
+def tagging_generator(backend: nn.Backend, c: NetConfig, cond_dim: int, word_dim: int,
+                      vocab_vectors=None, tag_frequencies=None) -> nn.Sequential:
+    """G; ``vocab_vectors`` (n_words, word_dim): the word vectors the "vocab" and "gumbel*"
+    outputs mix; ``tag_frequencies`` (n_words,): with ``marginal_bias``, their logits' bias
+    starts at log(frequency / total), so that G's first draws follow the tags' marginal
+    distribution (as the original MNIST code set G's output bias from the pixel marginals)."""
     hz, hy = c.width(500), c.width(2000)
     init = nn.Uniform(c.g_irange)
     layers = [
@@ -138,10 +210,25 @@ def tagging_generator(backend: nn.Backend, c: NetConfig, cond_dim: int, word_dim
     ]
     if c.g_keep < 1.0:
         layers.append(nn.Dropout(c.g_keep, backend))
-    layers.append(nn.Linear(hz + hy, word_dim, backend, init=init))
+    if c.g_output in ("vocab", "gumbel", "gumbel_hard"):
+        if vocab_vectors is None or vocab_vectors.shape[1] != word_dim:
+            raise ValueError(f"g_output={c.g_output!r} needs the vocabulary's word vectors, (n_words, {word_dim})")
+        bias = 0.0
+        if c.marginal_bias:
+            if tag_frequencies is None or tag_frequencies.shape[0] != vocab_vectors.shape[0]:
+                raise ValueError("marginal_bias needs the tags' frequencies, one per vocabulary word")
+            xp = backend.xp
+            freq = xp.maximum(backend.asarray(tag_frequencies), 0.5)   # an unseen tag: half a count
+            bias = xp.log(freq / freq.sum()).astype(backend.dtype)
+        layers += [nn.Linear(hz + hy, vocab_vectors.shape[0], backend, init=init, bias=bias),
+                   VocabMixture(vocab_vectors, backend, temperature=c.temperature,
+                                gumbel=c.g_output.startswith("gumbel"), hard=c.g_output == "gumbel_hard"),
+                   UnitNorm(backend)]
+    else:
+        layers.append(nn.Linear(hz + hy, word_dim, backend, init=init))
     if c.g_output == "unit":
         layers.append(UnitNorm(backend))
-    elif c.g_output != "linear":
+    elif c.g_output not in ("linear", "vocab", "gumbel", "gumbel_hard"):
         raise ValueError(f"g_output must be one of {', '.join(G_OUTPUTS)}, got {c.g_output!r}")
     if c.instance_noise > 0:
         layers.append(GaussianNoise(c.instance_noise, backend))
@@ -184,9 +271,10 @@ def build_classifier(backend: nn.Backend, c: NetConfig, cond_dim: int, n_tags: i
                            conditional=True, noise_dim=c.noise_dim)
 
 
-def build_pair(backend: nn.Backend, c: NetConfig, cond_dim: int, word_dim: int) -> AdversarialPair:
+def build_pair(backend: nn.Backend, c: NetConfig, cond_dim: int, word_dim: int,
+               vocab_vectors=None, tag_frequencies=None) -> AdversarialPair:
     """The conditional pair (for the regression baseline the discriminator is built but
-    never trained)."""
-    return AdversarialPair(tagging_generator(backend, c, cond_dim, word_dim),
+    never trained); ``vocab_vectors`` and ``tag_frequencies``: tagging_generator's."""
+    return AdversarialPair(tagging_generator(backend, c, cond_dim, word_dim, vocab_vectors, tag_frequencies),
                            tagging_discriminator(backend, c, cond_dim, word_dim),
                            conditional=True, noise_dim=c.noise_dim)

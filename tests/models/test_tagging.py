@@ -102,3 +102,79 @@ def test_instance_noise_in_training_only():
     check_layer(layer, x, seed=0)
     g = nets.tagging_generator(b, _small_config(g_output="unit", instance_noise=0.1), 6, 5)
     assert isinstance(g.layers[-1], nets.GaussianNoise)
+
+
+def test_vocab_mixture_gradient_and_its_samples_can_be_tag_vectors():
+    b = f64("numpy", 0)
+    vectors = b.normal((7, 5))
+    layer = nets.VocabMixture(vectors, b)
+    check_layer(layer, b.normal((4, 7)), seed=0)
+    # a peaked softmax is one word's vector; equal logits the vocabulary's mean
+    logits = b.xp.zeros((2, 7))
+    logits[0, 3] = 60.0
+    y, _ = layer.forward(logits)
+    assert abs(y[0] - vectors[3]).max() < 1e-12
+    assert abs(y[1] - vectors.mean(axis=0)).max() < 1e-12
+    with pytest.raises(ValueError, match="word vectors"):
+        nets.VocabMixture(None, b)
+
+
+def test_generator_with_vocab_output():
+    c = _small_config(g_output="vocab")
+    vectors = f64("numpy", 1).normal((7, 5))
+    _check_with_margin(lambda b: nets.tagging_generator(b, c, cond_dim=6, word_dim=5, vocab_vectors=vectors),
+                       lambda b: (b.normal((4, 4)), b.normal((4, 6))))
+    b = f64("numpy", 0)
+    g = nets.tagging_generator(b, c, 6, 5, vocab_vectors=vectors)
+    assert g.layers[-3].params["W"].shape[1] == 7   # one logit per word
+    out, _ = g.forward((b.normal((3, 4)), b.normal((3, 6))), False)
+    assert out.shape == (3, 5) and abs(b.xp.sqrt((out * out).sum(axis=1)) - 1).max() < 1e-9
+    with pytest.raises(ValueError, match="vocab"):
+        nets.tagging_generator(b, c, 6, 5)
+
+
+def test_gumbel_output_gradient_and_draws_follow_the_softmax():
+    b = f64("numpy", 0)
+    vectors = b.xp.eye(4)          # the sample's argmax is the drawn word
+    layer = nets.VocabMixture(vectors, b, temperature=0.5, gumbel=True)
+    check_layer(layer, b.normal((3, 4)), seed=0)
+    logits = b.xp.log(b.xp.array([[0.1, 0.2, 0.3, 0.4]]))
+    y, p = layer.forward(b.xp.repeat(logits, 20000, axis=0), False)   # drawn in evaluation too
+    freq = b.xp.bincount(y.argmax(axis=1), minlength=4) / 20000
+    assert abs(freq - b.xp.array([0.1, 0.2, 0.3, 0.4])).max() < 0.015   # about 4.5 standard errors
+    assert float(p.max(axis=1).mean()) > 0.5        # tau 0.5: nearly one-hot
+    with pytest.raises(ValueError, match="temperature"):
+        nets.VocabMixture(vectors, b, temperature=0.0)
+    g = nets.tagging_generator(b, _small_config(g_output="gumbel", temperature=0.5), 6, 4, vocab_vectors=vectors)
+    assert g.layers[-2].gumbel and g.layers[-2].temperature == 0.5
+
+
+def test_straight_through_gumbel_outputs_word_vectors_and_the_soft_gradient():
+    b = f64("numpy", 0)
+    vectors = b.normal((6, 3))
+    soft = nets.VocabMixture(vectors, b, temperature=0.5, gumbel=True)
+    hard = nets.VocabMixture(vectors, b, temperature=0.5, gumbel=True, hard=True)
+    logits = b.normal((5, 6))
+    b.reseed(3)
+    y_soft, p = soft.forward(logits)
+    b.reseed(3)
+    y_hard, p_hard = hard.forward(logits)
+    assert (p == p_hard).all()
+    assert (y_hard == vectors[p.argmax(axis=1)]).all()          # exactly a word's vector
+    assert abs(y_hard - y_soft).max() > 1e-3
+    dy = b.normal((5, 3))
+    assert (hard.backward(dy, p_hard) == soft.backward(dy, p)).all()
+
+
+def test_marginal_bias_starts_the_draws_at_the_tag_frequencies():
+    b = f64("numpy", 0)
+    vectors = b.xp.eye(4)
+    frequencies = b.xp.array([10, 20, 30, 0])
+    c = _small_config(g_output="gumbel_hard", marginal_bias=True, g_irange=1e-6)   # logits ~ bias
+    g = nets.tagging_generator(b, c, 6, 4, vocab_vectors=vectors, tag_frequencies=frequencies)
+    out, _ = g.forward((b.normal((20000, 4)), b.normal((20000, 6))), False)
+    freq = b.xp.bincount(out.argmax(axis=1), minlength=4) / 20000
+    expected = b.xp.array([10, 20, 30, 0.5]) / 60.5
+    assert abs(freq - expected).max() < 0.015
+    with pytest.raises(ValueError, match="frequencies"):
+        nets.tagging_generator(b, c, 6, 4, vocab_vectors=vectors)

@@ -13,6 +13,7 @@ how many of its user tags they cover.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import nn
@@ -25,8 +26,9 @@ from .config import STREAMS, TaggingConfig
 from .data import Images, TaggingData, multi_hot
 
 __all__ = ["top_k", "tags_from_samples", "generate_tags", "classifier_tags", "predict", "multi_hot",
-           "precision_recall_at_k", "popular_tags", "knn_tags", "evaluate_predictions", "sample_spread",
-           "generator_samples", "one_to_many", "evaluate", "validate", "evaluate_run", "tag_photo"]
+           "precision_recall_at_k", "popular_tags", "drawing_from", "knn_tags", "evaluate_predictions", "sample_spread",
+           "generator_samples", "one_to_many", "draw_words", "knn_vote_distribution", "rule_on_draws",
+           "evaluate", "validate", "evaluate_run", "tag_photo"]
 
 
 def top_k(scores, k: int, backend: Backend):
@@ -40,6 +42,24 @@ def top_k(scores, k: int, backend: Backend):
         xp.broadcast_to(xp.arange(n_cols), keyed.shape)
     order = xp.argsort(-xp.take_along_axis(keyed, part, axis=1), axis=1)
     return xp.take_along_axis(part, order, axis=1)
+
+
+@contextmanager
+def drawing_from(net: nn.Layer, backend: Backend):
+    """The draws ``net``'s layers make themselves (the Gumbel noise of G's "gumbel*"
+    outputs, drawn in evaluation too) come from ``backend``'s stream while inside, as z's
+    do, and not from the training stream: evaluation then depends on its own seed alone
+    and leaves training's stream where it was."""
+    own = net.backend
+    if own is backend:
+        yield
+        return
+    saved = own.rng
+    own.rng = backend.rng
+    try:
+        yield
+    finally:
+        own.rng = saved
 
 
 def tags_from_samples(samples, n_images: int, word_vectors, backend: Backend, *,
@@ -73,7 +93,8 @@ def generate_tags(generator: nn.Layer, cond, word_vectors, backend: Backend, *, 
     for start in range(0, cond.shape[0], chunk_images):
         y = xp.repeat(cond[start:start + chunk_images], n_samples, axis=0)
         z = sample_noise(backend, "gaussian", y.shape[0], noise_dim)
-        samples, _ = generator.forward((z, y), False)  # G's input: (noise, condition)
+        with drawing_from(generator, backend):
+            samples, _ = generator.forward((z, y), False)  # G's input: (noise, condition)
         words, _ = tags_from_samples(samples, y.shape[0] // n_samples, word_vectors, backend,
                                      k=k, top=top)
         out.append(words)
@@ -165,7 +186,8 @@ def sample_spread(generator, data: TaggingData, backend: Backend, c: TaggingConf
     m = cond.shape[0]
     y = xp.repeat(cond, c.n_samples, axis=0)
     z = sample_noise(backend, "gaussian", y.shape[0], c.noise_dim)
-    s, _ = generator.forward((z, y), False)  # G's input: (noise, condition)
+    with drawing_from(generator, backend):
+        s, _ = generator.forward((z, y), False)  # G's input: (noise, condition)
     s = s / xp.maximum(xp.sqrt((s * s).sum(axis=1, keepdims=True)), backend.dtype.type(1e-30))
     s = s.reshape(m, c.n_samples, -1)
     mean_dir = s.mean(axis=1)
@@ -180,7 +202,8 @@ def generator_samples(generator, cond, backend: Backend, *, noise_dim: int, n_sa
     xp = backend.xp
     y = xp.repeat(cond, n_samples, axis=0)
     z = sample_noise(backend, "gaussian", y.shape[0], noise_dim)
-    s, _ = generator.forward((z, y), False)
+    with drawing_from(generator, backend):
+        s, _ = generator.forward((z, y), False)
     s = s / xp.maximum(xp.sqrt((s * s).sum(axis=1, keepdims=True)), backend.dtype.type(1e-30))
     return s.reshape(cond.shape[0], n_samples, -1)
 
@@ -227,6 +250,48 @@ def one_to_many(generator, data: TaggingData, backend: Backend, c: TaggingConfig
             "pairwise_cos_within_image": float(backend.to_numpy(cat(within).mean()))}
 
 
+def draw_words(probabilities, n_samples: int, backend: Backend):
+    """``n_samples`` word indices per row, drawn from that row of ``probabilities`` (n, V)
+    (rows sum to 1) by inverse CDF: (n, n_samples). One searchsorted for all rows: row i's
+    CDF is shifted by i, so the rows' CDFs form one increasing array."""
+    xp = backend.xp
+    n, n_words = probabilities.shape
+    p = probabilities.astype(xp.float64)   # float64: a float32 CDF over 1,386 words can end short of 1
+    cdf = xp.cumsum(p / p.sum(axis=1, keepdims=True), axis=1)
+    cdf[:, -1] = 1.0
+    offsets = xp.arange(n, dtype=xp.float64)[:, None]
+    u = backend.uniform((n, n_samples)).astype(xp.float64) + offsets
+    flat = xp.searchsorted((cdf + offsets).reshape(-1), u.reshape(-1), side="right")
+    return xp.minimum(flat.reshape(n, n_samples) - xp.arange(n)[:, None] * n_words, n_words - 1)
+
+
+def knn_vote_distribution(data: TaggingData, backend: Backend, k: int, images: Images):
+    """Each image's tag distribution by the votes of its k nearest training images (as
+    :func:`knn_tags` counts them), normalised: (n_images, V)."""
+    xp = backend.xp
+    tiny = backend.dtype.type(1e-30)
+
+    def unit(a):
+        return a / xp.maximum(xp.sqrt((a * a).sum(axis=1, keepdims=True)), tiny)
+
+    sims = unit(images.cond) @ unit(data.train_cond).T
+    kk = min(k, sims.shape[1])
+    neighbours = xp.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+    votes = data.train_truth(backend)[neighbours].sum(axis=1).astype(xp.float64)
+    return votes / votes.sum(axis=1, keepdims=True)
+
+
+def rule_on_draws(probabilities, data: TaggingData, backend: Backend, *, n_samples: int = 100,
+                  k: int = 20, top: int = 10):
+    """The paper's tag rule fed with ideal samples: each image's samples are the word
+    vectors of tags drawn from its row of ``probabilities``, as a generator that had learned
+    that distribution exactly would draw them. What the rule then scores is the most a
+    generator of that distribution can score through it. Returns (n_images, top)."""
+    draws = draw_words(probabilities, n_samples, backend)
+    samples = data.word_vectors[draws.reshape(-1)]
+    return tags_from_samples(samples, probabilities.shape[0], data.word_vectors, backend, k=k, top=top)[0]
+
+
 def validate(generator, data: TaggingData, config: TaggingConfig, backend: Backend) -> dict:
     """Precision@10 and recall@10 on the validation images (the first ``valid_limit``;
     ``valid_samples`` samples each), noise from the run's ``validation`` stream (the same
@@ -265,13 +330,19 @@ def evaluate(generator, data: TaggingData, config: TaggingConfig, progress: bool
     return results
 
 
-def evaluate_run(run_dir, *, backend: str | None = None, progress: bool = True) -> dict:
+def evaluate_run(run_dir, *, backend: str | None = None, progress: bool = True,
+                 k_nearest: int | None = None) -> dict:
     """Rebuild a run's networks (best.npz where the run kept one, else latest.npz) and
-    evaluate them on its test images."""
+    evaluate them on its test images; ``k_nearest``: the tag rule's nearest words per
+    sample (default: the run's own)."""
     from .train import load_run
 
     config, data, pair, _ = load_run(run_dir, backend=backend)
-    return evaluate(pair.generator, data, config, progress=progress)
+    if k_nearest is not None:
+        config.k_nearest = k_nearest
+    results = evaluate(pair.generator, data, config, progress=progress)
+    results["k_nearest"] = config.k_nearest
+    return results
 
 
 def tag_photo(photo, run_dir, *, backend: str | None = None) -> list[str]:

@@ -62,7 +62,10 @@ def build_networks(config: TaggingConfig, backend: Backend, data: TaggingData):
     cond_dim = int(data.train_cond.shape[1])
     if config.method == "classifier":
         return build_classifier(backend, config.net_config(), cond_dim, len(data.vocab))
-    return build_pair(backend, config.net_config(), cond_dim, int(data.word_vectors.shape[1]))
+    mixes = config.g_output in ("vocab", "gumbel", "gumbel_hard")
+    frequencies = backend.xp.bincount(data.pair_tag, minlength=len(data.vocab)) if mixes else None
+    return build_pair(backend, config.net_config(), cond_dim, int(data.word_vectors.shape[1]),
+                      data.word_vectors if mixes else None, frequencies)
 
 
 class TaggingRun(core_run.Run):

@@ -31,7 +31,10 @@ def _data(condition="features"):
 
 def test_presets_and_old_configs():
     c = make_config("features", preset="default")
-    assert (c.optimizer, c.g_output, c.patience, c.preset) == ("adam", "unit", 3, "default")
+    assert (c.optimizer, c.g_output, c.patience, c.preset) == ("adam", "gumbel_hard", 4, "default")
+    assert (c.marginal_bias, c.k_nearest, c.width_scale) == (True, 1, 0.5)     # where the sweep chose it
+    paper = make_config("features", preset="paper")
+    assert (paper.k_nearest, paper.width_scale) == (20, 1.0)          # the paper's rule and widths
     assert c.validates and c.features_file.endswith("efficientnet_lite0_crops128.npz")
     assert make_config("labels", preset="default", method="regression").method == "regression"
     assert make_config("features", preset="paper").optimizer == "sgd"
@@ -208,3 +211,40 @@ def test_instance_noise_reaches_the_real_vectors_of_adversarial_runs_only(tmp_pa
     train_tagging(make_config("features", preset="default", method="regression", epochs=1, instance_noise=0.05,
                               **TINY), tmp_path / "b", data=data, progress=False, evaluate=False)
     assert data.instance_noise is None
+
+
+def test_the_command_line_trains_a_gumbel_tagger_and_evaluates_it_with_another_rule(tmp_path, capsys, monkeypatch):
+    from cgan.cli import main
+
+    root = _write_data_dir(tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "run"
+    assert main(["train-tagging", "--quick", "--data-dir", str(root), "--vectors", str(root / "vectors.txt"),
+                 "--g-output", "gumbel_hard", "--temperature", "0.5", "--out", str(out), "--quiet"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert (config["g_output"], config["temperature"], config["k_nearest"]) == ("gumbel_hard", 0.5, 1)
+    capsys.readouterr()
+    assert main(["eval-tagging", str(out), "--k-nearest", "20"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert results["k_nearest"] == 20 and 0 <= results["precision@10"] <= 1
+
+
+def test_a_gumbel_generator_evaluates_from_the_evaluation_stream_alone():
+    """G's own Gumbel draws in evaluation come from the stream evaluation passes, as z's do:
+    the same seed gives the same tags, and the training stream is left where it was."""
+    from cgan.experiments.tagging.train import build_networks
+
+    data = _data()
+    config = make_config("features", preset="default", **TINY)
+    assert config.g_output == "gumbel_hard"
+    train = nn.get_backend("numpy", seed=0)
+    generator = build_networks(config, train, data).generator
+    before = json.dumps(train.rng_state())
+    cond = data.valid.cond
+    tags = [evaluate.generate_tags(generator, cond, data.word_vectors, train.with_seed(5), noise_dim=config.noise_dim,
+                                   n_samples=8, k=1) for _ in range(2)]
+    assert (tags[0] == tags[1]).all()
+    assert json.dumps(train.rng_state()) == before
+    other = evaluate.generate_tags(generator, cond, data.word_vectors, train.with_seed(6), noise_dim=config.noise_dim,
+                                   n_samples=8, k=1)
+    assert not (other == tags[0]).all()    # the draws do come from the stream passed in
