@@ -8,9 +8,11 @@ read directly is the kNN baseline), or the training tags' marginal distribution 
 popular baseline's). Scored on the validation images (and the test images, for the
 record), for k = 1, 2, 5, 10, 20 nearest words per sample:
 
-    python experiments/tagging_decoding.py [--split valid|test|both] [--knn-k 100]
+    python experiments/tagging_decoding.py [--condition features|labels] [--split valid|test|both]
+                                           [--knn-k K]
 
-Writes runs/tagging-exp/decoding.json and prints a Markdown table (docs/tagging.md).
+Writes runs/tagging-exp/decoding.json (decoding-labels.json for the labels) and prints a
+Markdown table (docs/tagging.md).
 """
 
 from __future__ import annotations
@@ -35,16 +37,23 @@ DRAW_SEED = 20_141_106   # the stream of the ideal draws (the conditional paper'
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--condition", choices=["features", "labels"], default="features")
     parser.add_argument("--split", choices=["valid", "test", "both"], default="both")
-    parser.add_argument("--knn-k", type=int, default=100, help="neighbours of the kNN distribution (100: "
-                                                             "the kNN baseline's k, chosen on validation)")
+    parser.add_argument("--knn-k", type=int, default=None, help="neighbours of the kNN distribution (default: "
+                                                              "the kNN baseline's k chosen on validation, 100 "
+                                                              "for the features, 200 for the labels)")
     parser.add_argument("--n-samples", type=int, default=100)
-    parser.add_argument("--out", default=str(ROOT / "runs" / "tagging-exp" / "decoding.json"))
+    parser.add_argument("--out", default=None, help="default runs/tagging-exp/decoding[-labels].json")
     args = parser.parse_args(argv)
+    if args.knn_k is None:
+        args.knn_k = 100 if args.condition == "features" else 200
+    if args.out is None:
+        suffix = "" if args.condition == "features" else "-labels"
+        args.out = str(ROOT / "runs" / "tagging-exp" / f"decoding{suffix}.json")
     b = nn.get_backend("numpy", seed=DRAW_SEED)
-    data = load_data(make_config("features", preset="default"), b)
+    data = load_data(make_config(args.condition, preset="default"), b)
     splits = ["valid", "test"] if args.split == "both" else [args.split]
-    out = {"knn_k": args.knn_k, "n_samples": args.n_samples, "draw_seed": DRAW_SEED, "rows": []}
+    out = {"condition": args.condition, "knn_k": args.knn_k, "n_samples": args.n_samples, "draw_seed": DRAW_SEED, "rows": []}
     start = time.perf_counter()
     for split in splits:
         images = data.split(split)

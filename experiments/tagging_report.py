@@ -108,9 +108,9 @@ def paper_rule_results(directory: Path, res: dict, k: int = 20) -> dict:
     return cached
 
 
-def decoding_table(base: Path) -> list[str]:
+def decoding_table(base: Path, condition: str = "features") -> list[str]:
     """The tag rule fed with ideal samples (experiments/tagging_decoding.py)."""
-    res = _json(base / "decoding.json")
+    res = _json(base / ("decoding.json" if condition == "features" else f"decoding-{condition}.json"))
     if res is None:
         return []
     lines = ["| samples drawn from | nearest words per sample | valid P@10 | valid R@10 | test P@10 | test R@10 |",
@@ -343,11 +343,13 @@ def report(base: Path, root: Path) -> None:
              "otherwise; the sweep and the final runs at width 0.5, validating on 500 images x 50 samples per "
              "epoch; the test figures on all 1,567 (features) or 2,001 (labels) test images x 100 samples. "
              "Times are wall times under that load.", "", "### The sweep (validation only)", ""] + sweep_table(base)
-    decoding = decoding_table(base)
-    if decoding:
-        lines += ["", "### The tag rule fed with ideal samples (`python experiments/tagging_decoding.py`)", "",
-                  "100 samples per image, each the vector of a tag drawn from a known distribution; the rule "
-                  "then counts each sample's nearest words:", ""] + decoding
+    for condition in ("features", "labels"):
+        decoding = decoding_table(base, condition)
+        if decoding:
+            lines += ["", f"### The tag rule fed with ideal samples, {condition} condition "
+                      f"(`python experiments/tagging_decoding.py --condition {condition}`)", "",
+                      "100 samples per image, each the vector of a tag drawn from a known distribution; the "
+                      "rule then counts each sample's nearest words:", ""] + decoding
     found_by_condition = {}
     for condition in ("features", "labels"):
         table, found = final_table(base, condition)
