@@ -268,6 +268,9 @@ def _add_tagging_subcommands(sub) -> None:
                             "softmax-weighted mean of the word vectors); gumbel (a Gumbel-softmax draw of "
                             "one word's vector); gumbel_hard (exactly the drawn word's vector, "
                             "straight-through) (the preset's unless given)")
+    train.add_argument("--g-estimator", choices=["straight_through", "score"],
+                       help="with --g-output gumbel_hard, G's update: straight_through (D's gradient at the "
+                            "drawn word, the default) or score (the score-function estimate from D's scores)")
     train.add_argument("--temperature", type=_positive_float,
                        help="the softmax temperature of the vocab and gumbel outputs (the preset's, or 1)")
     train.add_argument("--seed", type=_seed, default=0)
@@ -603,7 +606,8 @@ def _cmd_train_tagging(args) -> int:
                               "docs/wordvec.md)")
     config = make_config(args.condition, preset=args.preset, method=args.method, epochs=args.epochs,
                          patience=args.patience, optimizer=args.optimizer, lr=args.lr, d_keep=args.d_keep,
-                         g_keep=args.g_keep, g_output=args.g_output, temperature=args.temperature, seed=args.seed, backend=args.backend,
+                         g_keep=args.g_keep, g_output=args.g_output, temperature=args.temperature,
+                         g_estimator=args.g_estimator, seed=args.seed, backend=args.backend,
                          data_dir=_absolute(args.data_dir), features_file=args.features_file, vectors=vectors)
     out = args.out or f"runs/tagging-{config.condition}-{config.method}-s{config.seed}"
     command = f"cgan train-tagging --out {out}"

@@ -66,6 +66,9 @@ SWEEP = {
     "cgan-adam2e-4-gumbelhard1-marg-k1-nogdrop": dict(GUMBEL, g_keep=1.0),
     "cgan-adam2e-4-gumbelhard1-marg-k1-nodrop": dict(GUMBEL, d_keep=1.0, g_keep=1.0),
     "cgan-adam2e-4-gumbelhard0.5-marg-k1": dict(GUMBEL, temperature=0.5),
+    # ... G's update by the score-function estimate from D's scores, not D's gradient
+    "cgan-adam2e-4-gumbelhard1-marg-k1-score": dict(GUMBEL, g_estimator="score"),
+    "cgan-adam2e-4-gumbelhard1-marg-k1-score-nogdrop": dict(GUMBEL, g_estimator="score", g_keep=1.0),
     "regression-adam2e-4": dict(method="regression", lr=2e-4, g_keep=0.5),
     "regression-adam1e-3": dict(method="regression", lr=1e-3, g_keep=0.5),
     "regression-adam1e-3-nodrop": dict(method="regression", lr=1e-3, g_keep=1.0),

@@ -38,12 +38,12 @@ from dataclasses import dataclass
 
 import nn
 from nn.backend import array_module
-from nn.functional import sigmoid
+from nn.functional import sigmoid, softplus
 
 from .pair import AdversarialPair
 
 __all__ = ["Minibatch", "BCE", "Wasserstein", "discriminator_step", "generator_step",
-           "simultaneous_step", "regression_step", "Update", "UPDATES"]
+           "simultaneous_step", "regression_step", "score_function_generator_step", "Update", "UPDATES"]
 
 
 @dataclass
@@ -84,6 +84,11 @@ class BCE:
 
     def generator(self, fake_logits):
         return nn.generator_loss(fake_logits, saturating=self.saturating)
+
+    def generator_per_row(self, fake_logits):
+        """The generator's loss of each row (its mean is ``generator``'s value):
+        softplus(-a) (non-saturating) or -softplus(a) (saturating)."""
+        return -softplus(fake_logits) if self.saturating else softplus(-fake_logits)
 
     @staticmethod
     def output(logits):
@@ -229,6 +234,39 @@ def regression_step(pair: AdversarialPair, opt, batch: Minibatch, objective=None
     return {"g_loss": loss}
 
 
+def score_function_generator_step(pair: AdversarialPair, opt, batch: Minibatch, objective) -> dict:
+    """One generator update by the score-function (REINFORCE) estimate, for a generator
+    whose output layer draws a categorical sample (a layer with ``log_prob_gradient``, e.g.
+    the tagging generator's hard Gumbel draw of one word).
+
+    The generator's loss is E_w f(w) with f the objective's loss on D's score of each
+    drawn row (for BCE, -log D(G(z))); its gradient with respect to the drawing layer's
+    logits l is E (f(w) - b) d log P(w) / d l, for any baseline b that does not depend on
+    w. Here b is the minibatch's mean loss; the estimate is unbiased but for that baseline's
+    dependence on the row itself (a factor (n - 1) / n). Unlike the straight-through
+    estimate it uses D's score of the drawn word only, never D's gradient. The gradient then
+    goes back through the layers below the drawing layer. Returns g_loss.
+    """
+    g = pair.generator
+    layers = getattr(g, "layers", None)
+    at = next((i for i, layer in enumerate(layers or []) if hasattr(layer, "log_prob_gradient")), None)
+    if at is None:
+        raise ValueError("the score-function update needs a generator whose layers include a categorical "
+                         "draw (g_output='gumbel_hard')")
+    fake, g_cache = pair.generate(batch.z, batch.y_fake)
+    scores, _ = pair.discriminate(fake, batch.y_fake)
+    loss, _ = objective.generator(scores)
+    per_row = objective.generator_per_row(scores).reshape(-1)
+    n = per_row.shape[0]
+    weights = (per_row - per_row.mean()) * (1.0 / n)
+    grad = layers[at].log_prob_gradient(g_cache[at], weights)
+    g.zero_grads()
+    for i in range(at - 1, -1, -1):
+        grad = layers[i].backward(grad, g_cache[i], input_grad=i > 0)
+    opt.g.step()
+    return {"g_loss": loss}
+
+
 # -- update rules ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Update:
@@ -251,6 +289,9 @@ UPDATES: dict[str, Update] = {u.name: u for u in (
            description="both gradients from one pass, then both optimiser steps (the original code)"),
     Update("discriminator", discriminator_step,
            description="the discriminator alone, against a frozen generator"),
+    Update("alternating_score", discriminator_step, score_function_generator_step,
+           description="alternating, the generator's update by the score-function estimate (a "
+                       "generator that draws a categorical sample)"),
     Update("regression", regression_step, paced_by="g",
            description="the generator alone, by mean squared error to the real rows (a baseline)"),
 )}

@@ -106,6 +106,7 @@ class VocabMixture(nn.Layer):
     def forward(self, x, train: bool = True):
         self.backend.check(x, repr(self))
         xp = self.backend.xp
+        logits = x
         if self.gumbel:
             # u in [1e-20, 1): -log(-log u) is finite
             x = x - xp.log(-xp.log(self.backend.uniform(x.shape, 1e-20, 1.0)))
@@ -114,13 +115,29 @@ class VocabMixture(nn.Layer):
         e = xp.exp(x - x.max(axis=1, keepdims=True))
         p = e / e.sum(axis=1, keepdims=True)
         if self.hard:
-            return self.vectors[p.argmax(axis=1)], p
-        return p @ self.vectors, p
+            return self.vectors[p.argmax(axis=1)], (p, logits)
+        return p @ self.vectors, (p, logits)
+
+    def log_prob_gradient(self, cache, weights):
+        """The score-function (REINFORCE) gradient of the hard Gumbel draw: for each row,
+        weights_i * d log P(word_i) / d l_i = weights_i (onehot(word_i) - softmax(l_i)), where
+        word_i = argmax p_i is a draw from the categorical softmax(l_i) (the Gumbel-max
+        trick; the temperature does not move the argmax). ``cache``: the forward pass's;
+        ``weights`` (n,): each row's (centred) loss."""
+        if not (self.gumbel and self.hard):
+            raise ValueError("log_prob_gradient needs the hard Gumbel draw (g_output='gumbel_hard')")
+        xp = self.backend.xp
+        p, logits = cache
+        e = xp.exp(logits - logits.max(axis=1, keepdims=True))
+        grad = -(e / e.sum(axis=1, keepdims=True))
+        rows = xp.arange(p.shape[0])
+        grad[rows, p.argmax(axis=1)] += 1
+        return grad * weights.reshape(-1, 1).astype(grad.dtype)
 
     def backward(self, dy, cache, *, param_grads: bool = True, input_grad: bool = True):
         if not input_grad:
             return None
-        p = cache
+        p, _ = cache
         dp = dy @ self.vectors.T
         dx = p * (dp - (p * dp).sum(axis=1, keepdims=True))
         if self.temperature != 1.0:

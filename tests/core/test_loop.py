@@ -43,7 +43,7 @@ def toy(rule="alternating", objective=BCE(), k_steps=1, seed=0, max_updates=None
 
 
 def test_the_registry():
-    assert set(UPDATES) == {"alternating", "simultaneous", "discriminator", "regression"}
+    assert set(UPDATES) == {"alternating", "simultaneous", "discriminator", "regression", "alternating_score"}
     assert UPDATES["alternating"].then is not None and UPDATES["simultaneous"].then is None
     assert UPDATES["regression"].paced_by == "g" and all(u.description for u in UPDATES.values())
 

@@ -139,7 +139,7 @@ def test_gumbel_output_gradient_and_draws_follow_the_softmax():
     layer = nets.VocabMixture(vectors, b, temperature=0.5, gumbel=True)
     check_layer(layer, b.normal((3, 4)), seed=0)
     logits = b.xp.log(b.xp.array([[0.1, 0.2, 0.3, 0.4]]))
-    y, p = layer.forward(b.xp.repeat(logits, 20000, axis=0), False)   # drawn in evaluation too
+    y, (p, _) = layer.forward(b.xp.repeat(logits, 20000, axis=0), False)   # drawn in evaluation too
     freq = b.xp.bincount(y.argmax(axis=1), minlength=4) / 20000
     assert abs(freq - b.xp.array([0.1, 0.2, 0.3, 0.4])).max() < 0.015   # about 4.5 standard errors
     assert float(p.max(axis=1).mean()) > 0.5        # tau 0.5: nearly one-hot
@@ -156,14 +156,15 @@ def test_straight_through_gumbel_outputs_word_vectors_and_the_soft_gradient():
     hard = nets.VocabMixture(vectors, b, temperature=0.5, gumbel=True, hard=True)
     logits = b.normal((5, 6))
     b.reseed(3)
-    y_soft, p = soft.forward(logits)
+    y_soft, cache = soft.forward(logits)
     b.reseed(3)
-    y_hard, p_hard = hard.forward(logits)
-    assert (p == p_hard).all()
+    y_hard, cache_hard = hard.forward(logits)
+    p = cache[0]
+    assert (p == cache_hard[0]).all()
     assert (y_hard == vectors[p.argmax(axis=1)]).all()          # exactly a word's vector
     assert abs(y_hard - y_soft).max() > 1e-3
     dy = b.normal((5, 3))
-    assert (hard.backward(dy, p_hard) == soft.backward(dy, p)).all()
+    assert (hard.backward(dy, cache_hard) == soft.backward(dy, cache)).all()
 
 
 def test_marginal_bias_starts_the_draws_at_the_tag_frequencies():
@@ -178,3 +179,24 @@ def test_marginal_bias_starts_the_draws_at_the_tag_frequencies():
     assert abs(freq - expected).max() < 0.015
     with pytest.raises(ValueError, match="frequencies"):
         nets.tagging_generator(b, c, 6, 4, vocab_vectors=vectors)
+
+
+def test_the_score_function_gradient_of_the_hard_draw_is_unbiased():
+    """Averaged over many draws, (f(w) - mean f) d log P(w) / dl estimates the exact
+    gradient of E_w f(w) = sum_w softmax(l)_w f_w, which is softmax(l) * (f - softmax(l) . f)."""
+    b = f64("numpy", 0)
+    xp = b.xp
+    vectors = xp.eye(4)
+    layer = nets.VocabMixture(vectors, b, temperature=0.5, gumbel=True, hard=True)
+    logits = xp.array([0.3, -0.2, 0.9, 0.0])
+    f = xp.array([1.0, 3.0, -2.0, 0.5])
+    n = 200000
+    y, cache = layer.forward(xp.repeat(logits[None, :], n, axis=0))
+    drawn = f[y.argmax(axis=1)]
+    estimate = layer.log_prob_gradient(cache, (drawn - drawn.mean()) / n).sum(axis=0)
+    q = xp.exp(logits) / xp.exp(logits).sum()
+    exact = q * (f - q @ f)
+    assert abs(estimate - exact).max() < 0.02          # about 4 standard errors at n = 200,000
+    assert abs(exact).max() > 0.3                      # and the gradient is not small
+    with pytest.raises(ValueError, match="gumbel_hard"):
+        nets.VocabMixture(vectors, b, gumbel=True).log_prob_gradient(cache, drawn)

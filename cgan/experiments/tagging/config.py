@@ -11,13 +11,14 @@ from ...core.streams import Recorded
 from ...data.mirflickr import CROPS128_FEATURES_FILE, FEATURES_FILE
 from ...models.tagging import G_OUTPUTS, NetConfig
 
-__all__ = ["TaggingConfig", "make_config", "CONDITIONS", "METHODS", "PRESETS", "DEFAULT_VECTORS",
+__all__ = ["TaggingConfig", "make_config", "CONDITIONS", "G_ESTIMATORS", "METHODS", "PRESETS", "DEFAULT_VECTORS",
            "STREAMS"]
 
 # "default": the project's own skip-gram vectors, trained on first use into the cache
 # (cgan.experiments.tagging.vectors); any other value is a word2vec text file.
 DEFAULT_VECTORS = "default"
 CONDITIONS = ("features", "labels")
+G_ESTIMATORS = ("straight_through", "score")
 METHODS = ("cgan", "regression", "classifier")
 
 # The random streams of a run (cgan.core.streams), seeded as they always were; the
@@ -89,6 +90,7 @@ class TaggingConfig(OptimConfig, ConfigFromDict):
     #                              "gumbel": a Gumbel-softmax draw of one; "gumbel_hard": exactly one (NetConfig)
     temperature: float = 1.0     # the softmax temperature of the "vocab" and "gumbel*" outputs
     marginal_bias: bool = False  # ... whose logits' bias starts at log(the training tags' frequencies)
+    g_estimator: str = "straight_through"  # G's update with "gumbel_hard": or "score" (REINFORCE)
     instance_noise: float = 0.0  # adversarial training: sigma of noise on real and generated vectors
     n_samples: int = 100
     k_nearest: int = 20
@@ -124,6 +126,11 @@ class TaggingConfig(OptimConfig, ConfigFromDict):
         for name in ("patience", "valid_limit", "valid_samples", "train_limit", "max_updates"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1 (or None), got {getattr(self, name)}")
+        if self.g_estimator not in G_ESTIMATORS:
+            raise ValueError(f"g_estimator must be one of {', '.join(G_ESTIMATORS)}, got {self.g_estimator!r}")
+        if self.g_estimator == "score" and (self.method != "cgan" or self.g_output != "gumbel_hard"):
+            raise ValueError("g_estimator 'score' is the adversarial net's update of a generator that draws "
+                             "one word: it needs method 'cgan' and g_output 'gumbel_hard'")
         if not self.temperature > 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
         if self.instance_noise < 0:

@@ -80,7 +80,9 @@ class TaggingRun(core_run.Run):
         rows = ImageRows(data, backend) if config.method == "classifier" else data
         # the same noise as G adds to its samples, on the real vectors
         data.instance_noise = (backend, config.instance_noise) if adversarial and config.instance_noise > 0 else None
-        training = Training(pair=pair, opt=opt, update=UPDATES["alternating" if adversarial else "regression"],
+        update = ("alternating_score" if config.g_estimator == "score" else "alternating") if adversarial \
+            else "regression"
+        training = Training(pair=pair, opt=opt, update=UPDATES[update],
                             objective=objective, data=rows,
                             draw=Draw(noise_sampler(backend, "gaussian", config.noise_dim)), backend=backend,
                             batch_size=config.batch_size, max_updates=config.max_updates)

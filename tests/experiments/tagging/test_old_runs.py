@@ -33,7 +33,7 @@ def test_an_old_tagging_config_loads_and_the_checkpoint_layout_is_kept(tmp_path)
     assert {k: values[k] for k in set(values) - set(old_values)} == {
         "features_file": "features/efficientnet_lite0.npz", "g_output": "linear", "patience": None,
         "valid_limit": None, "valid_samples": None, "preset": None, "instance_noise": 0.0,
-        "temperature": 1.0, "marginal_bias": False}
+        "temperature": 1.0, "marginal_bias": False, "g_estimator": "straight_through"}
     assert not config.validates
     dataset, vectors = mirflickr_like()
     data = prepare_data(dataset, vectors, config.condition, nn.get_backend("numpy", seed=config.seed))

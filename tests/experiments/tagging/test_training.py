@@ -248,3 +248,36 @@ def test_a_gumbel_generator_evaluates_from_the_evaluation_stream_alone():
     other = evaluate.generate_tags(generator, cond, data.word_vectors, train.with_seed(6), noise_dim=config.noise_dim,
                                    n_samples=8, k=1)
     assert not (other == tags[0]).all()    # the draws do come from the stream passed in
+
+
+def test_the_score_function_update_moves_g_alone_and_needs_a_drawing_generator():
+    from cgan.core.optim import Optimizers, make_optimizer
+    from cgan.core.steps import BCE, UPDATES, Minibatch, score_function_generator_step
+    from cgan.experiments.tagging.train import build_networks
+
+    data = _data()
+    config = make_config("features", preset="default", g_estimator="score", **TINY)
+    b = nn.get_backend("numpy", seed=0)
+    pair = build_networks(config, b, data)
+    opt = Optimizers(d=make_optimizer(config, pair.discriminator), g=make_optimizer(config, pair.generator))
+    x, y = data.rows(np.arange(8))
+    batch = Minibatch(x=x, y=y, z=b.normal((8, config.noise_dim)), y_fake=y)
+    g_before = {k: v.copy() for k, v in pair.generator.params.items()}
+    d_before = {k: v.copy() for k, v in pair.discriminator.params.items()}
+    out = score_function_generator_step(pair, opt, batch, BCE())
+    assert np.isfinite(float(out["g_loss"]))
+    assert any(not np.array_equal(v, g_before[k]) for k, v in pair.generator.params.items())
+    assert all(np.array_equal(v, d_before[k]) for k, v in pair.discriminator.params.items())
+    assert UPDATES["alternating_score"].then is score_function_generator_step
+    unit = build_networks(make_config("features", preset="default", g_output="unit", **TINY), b, data)
+    with pytest.raises(ValueError, match="categorical draw"):
+        score_function_generator_step(unit, opt, batch, BCE())
+    with pytest.raises(ValueError, match="gumbel_hard"):
+        make_config("features", preset="default", g_estimator="score", g_output="unit")
+
+
+def test_a_score_function_run_trains(tmp_path):
+    data = _data()
+    config = make_config("features", preset="default", epochs=2, g_estimator="score", **TINY)
+    results = train_tagging(config, tmp_path / "run", data=data, progress=False)
+    assert results["epochs"] >= 1 and 0 <= results["precision@10"] <= 1
