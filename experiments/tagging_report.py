@@ -86,6 +86,8 @@ def _g_output(config: dict) -> str:
         out += f", T {config.get('temperature', 1.0):g}"
         if config.get("marginal_bias"):
             out += ", bias log-frequency"
+        if config.get("g_estimator") == "score":
+            out += ", score-function update"
     if config.get("instance_noise"):
         out += f", instance noise {config['instance_noise']:g}"
     return out
