@@ -28,21 +28,12 @@ import nn
 from cgan.core.run import read_metrics
 from cgan.experiments.tagging import evaluate
 from cgan.experiments.tagging.train import load_run
+from cgan.models.tagging import VOCAB_OUTPUTS
 from nn.fileio import atomic_write
 
 BEGIN, END = "<!-- tagging-results:begin -->", "<!-- tagging-results:end -->"
 METHOD_LABEL = {"cgan": "conditional adversarial net", "regression": "same generator, regression (MSE)",
                 "classifier": "multi-label classifier (same trunk, 1,386 sigmoids, BCE)"}
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "model unknown"
 
 
 def _json(path: Path):
@@ -82,7 +73,7 @@ def _g_output(config: dict) -> str:
     if config["method"] == "classifier":
         return "-"
     out = config.get("g_output", "linear")
-    if out in ("vocab", "gumbel", "gumbel_hard"):
+    if out in VOCAB_OUTPUTS:
         out += f", T {config.get('temperature', 1.0):g}"
         if config.get("marginal_bias"):
             out += ", bias log-frequency"
@@ -335,13 +326,12 @@ def report(base: Path, root: Path) -> None:
     start = time.perf_counter()
     figures = root / "docs" / "figures"
     figures.mkdir(parents=True, exist_ok=True)
-    import os
-    import platform
+    from cgan.experiments.mnist.bench import machine_description
 
-    lines = [f"Written by `python experiments/tagging.py report` on {time.strftime('%d %b %Y')}. The runs: "
-             f"{os.cpu_count()}-core {platform.machine()} CPU ({_cpu_model()}), "
-             f"`OPENBLAS_NUM_THREADS=1` per run, two to three runs at once (the load columns), Python "
-             f"{platform.python_version()}, NumPy {np.__version__}; seed 0 unless a seeds column says "
+    lines = [f"Written by `python experiments/tagging.py report` on {time.strftime('%d %b %Y')}. The machine: "
+             f"{machine_description(nn.get_backend('numpy'))} (as this report's process sees it); the runs "
+             "with `OPENBLAS_NUM_THREADS=1` each, two to three at once (the load columns); seed 0 unless a "
+             "seeds column says "
              "otherwise; the sweep and the final runs at width 0.5, validating on 500 images x 50 samples per "
              "epoch; the test figures on all 1,567 (features) or 2,001 (labels) test images x 100 samples. "
              "Times are wall times under that load.", "", "### The sweep (validation only)", ""] + sweep_table(base)

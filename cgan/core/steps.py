@@ -255,8 +255,8 @@ def score_function_generator_step(pair: AdversarialPair, opt, batch: Minibatch, 
                          "draw (g_output='gumbel_hard')")
     fake, g_cache = pair.generate(batch.z, batch.y_fake)
     scores, _ = pair.discriminate(fake, batch.y_fake)
-    loss, _ = objective.generator(scores)
     per_row = objective.generator_per_row(scores).reshape(-1)
+    loss = per_row.mean()   # the objective's generator loss, without its gradient, unused here
     n = per_row.shape[0]
     weights = (per_row - per_row.mean()) * (1.0 / n)
     grad = layers[at].log_prob_gradient(g_cache[at], weights)

@@ -38,10 +38,11 @@ import nn
 
 from ..core.pair import AdversarialPair
 
-__all__ = ["NetConfig", "G_OUTPUTS", "UnitNorm", "VocabMixture", "GaussianNoise", "IgnoreNoise", "tagging_generator", "tagging_discriminator",
+__all__ = ["NetConfig", "G_OUTPUTS", "VOCAB_OUTPUTS", "UnitNorm", "VocabMixture", "GaussianNoise", "IgnoreNoise", "tagging_generator", "tagging_discriminator",
            "tagging_classifier", "build_pair", "build_classifier"]
 
 G_OUTPUTS = ("linear", "unit", "vocab", "gumbel", "gumbel_hard")
+VOCAB_OUTPUTS = ("vocab", "gumbel", "gumbel_hard")   # the outputs that mix the vocabulary's vectors
 
 
 class UnitNorm(nn.Layer):
@@ -227,7 +228,7 @@ def tagging_generator(backend: nn.Backend, c: NetConfig, cond_dim: int, word_dim
     ]
     if c.g_keep < 1.0:
         layers.append(nn.Dropout(c.g_keep, backend))
-    if c.g_output in ("vocab", "gumbel", "gumbel_hard"):
+    if c.g_output in VOCAB_OUTPUTS:
         if vocab_vectors is None or vocab_vectors.shape[1] != word_dim:
             raise ValueError(f"g_output={c.g_output!r} needs the vocabulary's word vectors, (n_words, {word_dim})")
         bias = 0.0
@@ -245,7 +246,7 @@ def tagging_generator(backend: nn.Backend, c: NetConfig, cond_dim: int, word_dim
         layers.append(nn.Linear(hz + hy, word_dim, backend, init=init))
     if c.g_output == "unit":
         layers.append(UnitNorm(backend))
-    elif c.g_output not in ("linear", "vocab", "gumbel", "gumbel_hard"):
+    elif c.g_output not in G_OUTPUTS:
         raise ValueError(f"g_output must be one of {', '.join(G_OUTPUTS)}, got {c.g_output!r}")
     if c.instance_noise > 0:
         layers.append(GaussianNoise(c.instance_noise, backend))

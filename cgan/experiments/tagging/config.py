@@ -35,7 +35,6 @@ STREAMS = {
 # the adversarial net are the sweep's best on the validation images (docs/tagging.md, "the
 # sweep"): G draws one tag vector per sample (straight-through Gumbel-softmax over the
 # vocabulary, its bias starting at the tags' log-frequencies), and each sample votes for its
-# vocabulary, its bias starting at the tags' log-frequencies), and each sample votes for its
 # one nearest word (the paper's rule takes 20, which favours words near many others). Every
 # method's default is at half the paper's widths, where the sweep chose it: at the full
 # widths the same adversarial settings let D win outright (D(x) 0.99, D(G(z)) 0.01 by

@@ -142,27 +142,34 @@ def popular_tags(data: TaggingData, backend: Backend, top: int = 10, images: Ima
     return backend.xp.repeat(best, len(images if images is not None else data.test), axis=0)
 
 
+def _unit_rows(a, backend: Backend):
+    """Each row scaled to unit length (a zero row stays zero)."""
+    xp = backend.xp
+    return a / xp.maximum(xp.sqrt((a * a).sum(axis=1, keepdims=True)), backend.dtype.type(1e-30))
+
+
+def _neighbour_votes(cond_unit, train_unit, train_truth, k: int, xp):
+    """(rows, V): the tag votes of each row's k training images nearest by cosine
+    (unit-length rows in, so the similarity is one product)."""
+    sims = cond_unit @ train_unit.T
+    kk = min(k, sims.shape[1])
+    neighbours = xp.argpartition(-sims, kk - 1, axis=1)[:, :kk] if kk < sims.shape[1] else \
+        xp.broadcast_to(xp.arange(sims.shape[1]), sims.shape)
+    return train_truth[neighbours].sum(axis=1)
+
+
 def knn_tags(data: TaggingData, backend: Backend, k: int = 5, top: int = 10, images: Images | None = None,
              chunk: int = 2000):
     """Baseline: tag transfer from the k training images nearest by cosine similarity of
     the condition; each neighbour votes for its tags; ties go to the more popular tag."""
     xp = backend.xp
-    tiny = backend.dtype.type(1e-30)
     cond = (images if images is not None else data.test).cond
-
-    def unit(a):
-        return a / xp.maximum(xp.sqrt((a * a).sum(axis=1, keepdims=True)), tiny)
-
-    train = unit(data.train_cond)
+    train = _unit_rows(data.train_cond, backend)
     train_truth = data.train_truth(backend)
     popularity = train_truth.sum(axis=0)
     out = []
     for start in range(0, cond.shape[0], chunk):
-        sims = unit(cond[start:start + chunk]) @ train.T
-        kk = min(k, sims.shape[1])
-        neighbours = xp.argpartition(-sims, kk - 1, axis=1)[:, :kk] if kk < sims.shape[1] else \
-            xp.broadcast_to(xp.arange(sims.shape[1]), sims.shape)
-        votes = train_truth[neighbours].sum(axis=1)
+        votes = _neighbour_votes(_unit_rows(cond[start:start + chunk], backend), train, train_truth, k, xp)
         scores = votes.astype(xp.float64) + 0.5 * popularity / (popularity.max() + 1)
         out.append(top_k(scores, top, backend))
     return xp.concatenate(out, axis=0)
@@ -181,15 +188,9 @@ def evaluate_predictions(predicted, data: TaggingData, backend: Backend, images:
 def sample_spread(generator, data: TaggingData, backend: Backend, c: TaggingConfig, n_images: int = 20) -> dict:
     """Collapse diagnostics: mean cosine between samples of one image and of different
     images (the first ``n_images`` test images)."""
-    xp = backend.xp
     cond = data.test_cond[:n_images]
     m = cond.shape[0]
-    y = xp.repeat(cond, c.n_samples, axis=0)
-    z = sample_noise(backend, "gaussian", y.shape[0], c.noise_dim)
-    with drawing_from(generator, backend):
-        s, _ = generator.forward((z, y), False)  # G's input: (noise, condition)
-    s = s / xp.maximum(xp.sqrt((s * s).sum(axis=1, keepdims=True)), backend.dtype.type(1e-30))
-    s = s.reshape(m, c.n_samples, -1)
+    s = generator_samples(generator, cond, backend, noise_dim=c.noise_dim, n_samples=c.n_samples)
     mean_dir = s.mean(axis=1)
     within = float(backend.to_numpy((mean_dir * mean_dir).sum(axis=1).mean()))  # E cos within image
     overall = s.reshape(m * c.n_samples, -1).mean(axis=0)
@@ -203,9 +204,8 @@ def generator_samples(generator, cond, backend: Backend, *, noise_dim: int, n_sa
     y = xp.repeat(cond, n_samples, axis=0)
     z = sample_noise(backend, "gaussian", y.shape[0], noise_dim)
     with drawing_from(generator, backend):
-        s, _ = generator.forward((z, y), False)
-    s = s / xp.maximum(xp.sqrt((s * s).sum(axis=1, keepdims=True)), backend.dtype.type(1e-30))
-    return s.reshape(cond.shape[0], n_samples, -1)
+        s, _ = generator.forward((z, y), False)  # G's input: (noise, condition)
+    return _unit_rows(s, backend).reshape(cond.shape[0], n_samples, -1)
 
 
 def one_to_many(generator, data: TaggingData, backend: Backend, c: TaggingConfig, *,
@@ -268,16 +268,8 @@ def draw_words(probabilities, n_samples: int, backend: Backend):
 def knn_vote_distribution(data: TaggingData, backend: Backend, k: int, images: Images):
     """Each image's tag distribution by the votes of its k nearest training images (as
     :func:`knn_tags` counts them), normalised: (n_images, V)."""
-    xp = backend.xp
-    tiny = backend.dtype.type(1e-30)
-
-    def unit(a):
-        return a / xp.maximum(xp.sqrt((a * a).sum(axis=1, keepdims=True)), tiny)
-
-    sims = unit(images.cond) @ unit(data.train_cond).T
-    kk = min(k, sims.shape[1])
-    neighbours = xp.argpartition(-sims, kk - 1, axis=1)[:, :kk]
-    votes = data.train_truth(backend)[neighbours].sum(axis=1).astype(xp.float64)
+    votes = _neighbour_votes(_unit_rows(images.cond, backend), _unit_rows(data.train_cond, backend),
+                             data.train_truth(backend), k, backend.xp).astype(backend.xp.float64)
     return votes / votes.sum(axis=1, keepdims=True)
 
 

@@ -31,7 +31,7 @@ from ...core.noise import noise_sampler
 from ...core.optim import Optimizers, make_optimizer
 from ...core.steps import BCE, UPDATES
 from ...core.streams import Streams
-from ...models.tagging import build_classifier, build_pair
+from ...models.tagging import VOCAB_OUTPUTS, build_classifier, build_pair
 from .config import DEFAULT_VECTORS, STREAMS, TaggingConfig
 from .data import ImageRows, TaggingData, load_data
 from .evaluate import evaluate as evaluate_generator
@@ -62,7 +62,7 @@ def build_networks(config: TaggingConfig, backend: Backend, data: TaggingData):
     cond_dim = int(data.train_cond.shape[1])
     if config.method == "classifier":
         return build_classifier(backend, config.net_config(), cond_dim, len(data.vocab))
-    mixes = config.g_output in ("vocab", "gumbel", "gumbel_hard")
+    mixes = config.g_output in VOCAB_OUTPUTS
     frequencies = backend.xp.bincount(data.pair_tag, minlength=len(data.vocab)) if mixes else None
     return build_pair(backend, config.net_config(), cond_dim, int(data.word_vectors.shape[1]),
                       data.word_vectors if mixes else None, frequencies)
