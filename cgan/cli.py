@@ -143,6 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
                       help="WGAN: clip every critic parameter to [-c, c] after each update (default 0.01)")
     wgan.add_argument("--optimizer", choices=["sgd", "adam", "rmsprop"],
                       help="optimiser of both networks (overrides the preset, or the WGAN default rmsprop)")
+    wgan.add_argument("--critic-batchnorm", action="store_true", default=None,
+                      help="DCGAN nets: keep the discriminator's BatchNorm in the critic, as the "
+                           "WGAN code's DCGAN critic does (its scale and shift are clipped like "
+                           "every critic parameter); default: the critic without BatchNorm")
+    wgan.add_argument("--critic-warmup", action="store_true", default=None,
+                      help="the WGAN code's critic schedule: 100 critic steps per generator step "
+                           "for the first 25 generator steps and every 500th, --n-critic otherwise")
     wgan.add_argument("--batch-size", type=_positive_int, help="minibatch size (default 100; 64 for WGAN)")
     choices.add_argument("--g-dropout-keep", dest="g_hidden_keep", type=_probability,
                          help="keep probability of dropout on the generator's last hidden layer")
@@ -152,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     choices.add_argument("--d-input-keep", dest="d_input_keep", type=_probability,
                          help="keep probability of dropout on the discriminator's image input "
                               "(0.8 in the original code)")
+    choices.add_argument("--d-condition", choices=["planes", "projection"],
+                         help="conditional DCGAN: the discriminator reads the label as ten planes "
+                              "beside the image, or by projection (the label's learned "
+                              "embedding dotted with D's last features; docs/dcgan.md)")
     choices.add_argument("--momentum-ramp-epochs", dest="momentum_end_epoch", type=_positive_int,
                          help="epoch at which momentum reaches its final value")
     train.add_argument("--train-limit", type=_positive_int, help=argparse.SUPPRESS)
@@ -492,7 +503,9 @@ def _cmd_train(args) -> int:
             g_hidden_keep=args.g_hidden_keep, d_hidden_keep=args.d_hidden_keep,
             d_input_keep=args.d_input_keep, update=args.update, fake_labels=args.fake_labels,
             lr_decay=args.lr_decay, marginal_clip=args.marginal_clip,
-            momentum_end_epoch=args.momentum_end_epoch, train_limit=args.train_limit,
+            momentum_end_epoch=args.momentum_end_epoch, d_condition=args.d_condition,
+            critic_batchnorm=args.critic_batchnorm, critic_warmup=args.critic_warmup,
+            train_limit=args.train_limit,
             eval_samples=args.eval_samples, eval_valid_points=args.eval_valid_points,
             data_dir=_absolute(args.data_dir),
         )

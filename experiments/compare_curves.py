@@ -6,7 +6,8 @@ experiments/torch_reference.py's --out file, or any runs against each other.
         --figure docs/figures/mnist-gan-original-torch.png
 
 Prints a table (epoch by epoch, each run's D(x), D(G(z)) and validation Parzen estimate)
-and draws one panel per quantity.
+and draws one panel per quantity. experiments/mnist_watch.py's watch.jsonl works too, e.g.
+``--keys wasserstein_estimate label_acc frechet`` for a WGAN run.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from pathlib import Path
 
 KEYS = ("d_real", "d_fake", "valid_ll")
 TITLES = {"d_real": "mean D(x)", "d_fake": "mean D(G(z))", "valid_ll": "validation Parzen (nats)",
-          "g_loss": "G loss", "d_loss": "D loss", "within_class_std": "within-class spread"}
+          "g_loss": "G loss", "d_loss": "D loss", "within_class_std": "within-class spread",
+          "wasserstein_estimate": "critic's Wasserstein estimate", "label_acc": "label accuracy",
+          "frechet": "Frechet distance", "spread": "spread of samples"}
 
 
 def load(spec: str, epochs: int | None) -> tuple[str, list[dict]]:

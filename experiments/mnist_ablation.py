@@ -118,8 +118,10 @@ def measure(run_dir: Path, splits, backend) -> dict:
             "salt": isolated_pixels(samples),
         }
 
+    # the game's state at the epoch's end: D's mean outputs, or the critic's (WGAN)
+    game = ("d_real", "d_fake", "critic_real", "critic_fake", "wasserstein_estimate")
     result = {"epoch": epoch, "valid_ll": record["valid_ll"], "sigma": record["sigma"],
-              "d_real": record["d_real"], "d_fake": record["d_fake"], "seconds": record["seconds"]}
+              "seconds": record["seconds"], **{k: record[k] for k in game if k in record}}
     result.update(scores(generate(pair, backend, backend.with_seed(EVAL_SEED), config, labels=labels,
                                   n=10_000)))
     if config.g_hidden_keep < 1:  # also as in training: the generator's dropout on

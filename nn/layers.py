@@ -610,6 +610,75 @@ class Join(_Composite):
         return (dx_a, dx_b) if input_grad else None
 
 
+class Projection(_Composite):
+    """A conditional score by projection (Miyato and Koyama, 2018): features of x, then a
+    linear score plus the inner product of those features with the label's embedding.
+
+    The input is a pair ``(x, y)``: y is a (batch, K) row of label weights (one-hot for
+    one label). With h = features(x) of shape (batch, F), w (F, 1), b (1,) and V (K, F):
+
+        out = h w + b + rowsum(h * (y V))          (batch, 1)
+
+    ``y V`` is the label's row of V (an embedding of each label, learned), and the last
+    term scores how well the features match it: the label enters at the output, where
+    the discriminator decides, instead of at the input.
+
+    Derivative, with g = dL/dout (batch, 1):
+        dL/dh = g w^T + g * (y V)       (then features' backward)
+        dL/dw = h^T g,   dL/db = sum of g,   dL/dV = y^T (g * h),
+        dL/dy = g * (h V^T).
+    Backward returns the pair ``(dL/dx, dL/dy)``. Parameter keys: ``features.<key>``,
+    ``w``, ``b`` and ``V``.
+    """
+
+    def __init__(self, features: Layer, width: int, n_classes: int, init=Gaussian(0.02)):
+        if width < 1 or n_classes < 1:
+            raise ValueError(f"Projection needs a positive width and n_classes, got {width} and {n_classes}")
+        super().__init__(features.backend, [("features", features)])
+        self.features, self.width, self.n_classes = features, int(width), int(n_classes)
+        backend = features.backend
+        for key, shape in (("w", (self.width, 1)), ("V", (self.n_classes, self.width))):
+            value = init(backend, shape)
+            backend.check(value, f"{self!r} (its init)")
+            self._add_param(key, value)
+        self._add_param("b", backend.zeros((1,)))
+
+    def __repr__(self) -> str:
+        return f"Projection({self.features!r} -> {self.width} features, {self.n_classes} labels)"
+
+    def forward(self, x, train: bool = True):
+        if not isinstance(x, (tuple, list)) or len(x) != 2:
+            raise TypeError(f"{self!r} takes a pair (x, y)")
+        x_in, y = x
+        _check_width(self, y, self.n_classes)
+        h, cache = self.features.forward(x_in, train)
+        if h.ndim != 2 or h.shape != (y.shape[0], self.width):
+            raise ValueError(f"{self!r}: the features have shape {tuple(h.shape)}, expected "
+                             f"({y.shape[0]}, {self.width})")
+        embedded = y @ self.params["V"]                       # (batch, F): each row's label
+        out = h @ self.params["w"]
+        out += self.params["b"]
+        out += (h * embedded).sum(axis=1, keepdims=True)
+        return out, (h, y, embedded, cache)
+
+    def backward(self, dy, cache, *, param_grads: bool = True, input_grad: bool = True):
+        h, y, embedded, features_cache = cache
+        if param_grads:
+            self.grads["w"] += h.T @ dy
+            self.grads["b"] += dy.sum(axis=0)
+            self.grads["V"] += y.T @ (dy * h)
+        needs_features = input_grad or (param_grads and bool(self.features.params))
+        dx = None
+        if needs_features:
+            dh = dy * embedded
+            dh += dy @ self.params["w"].T
+            dx = self.features.backward(dh, features_cache, param_grads=param_grads,
+                                        input_grad=input_grad)
+        if not input_grad:
+            return None
+        return dx, dy * (h @ self.params["V"].T)
+
+
 # -- lookup -----------------------------------------------------------------------------
 class Embedding(Layer):
     """A lookup table: row ``idx`` of W for every integer index, y = W[idx].

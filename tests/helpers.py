@@ -53,6 +53,9 @@ def _walk(layer, x):
     if isinstance(layer, nn.Join):
         (y_a, m_a), (y_b, m_b) = (_walk(b, xi) for b, xi in zip(layer.branches, x))
         return xp.concatenate([y_a, y_b], axis=1), min(m_a, m_b)
+    if isinstance(layer, nn.Projection):  # the kinks are in its features
+        _, margin = _walk(layer.features, x[0])
+        return layer.forward(x, True)[0], margin
     y, _ = layer.forward(x, True)
     if isinstance(layer, (nn.ReLU, nn.LeakyReLU)):
         return y, float(xp.abs(x).min())

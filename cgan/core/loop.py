@@ -26,7 +26,8 @@ from .pair import AdversarialPair
 from .progress import Progress
 from .steps import Minibatch, Update
 
-__all__ = ["TrainingDiverged", "Dataset", "Draw", "Training", "Tally", "train_epoch", "train_minibatches"]
+__all__ = ["TrainingDiverged", "Dataset", "Draw", "Training", "Tally", "train_epoch", "train_minibatches",
+           "critic_warmup_schedule"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -76,6 +77,26 @@ class Training:
     batch_size: int
     k_steps: int = 1
     max_updates: int | None = None   # stop once the generator has taken this many steps
+    # discriminator steps before the next generator step, given the generator's updates so
+    # far (None: k_steps always); e.g. critic_warmup_schedule, the WGAN code's
+    critic_schedule: Callable[[int], int] | None = None
+
+    def critic_steps(self) -> int:
+        """How many discriminator steps the next generator step waits for."""
+        schedule = self.critic_schedule
+        return self.k_steps if schedule is None else schedule(self.opt.g.updates)
+
+
+def critic_warmup_schedule(k_steps: int, warmup: int = 100, first: int = 25, every: int = 500):
+    """The WGAN code's critic schedule (martinarjovsky/WassersteinGAN, main.py): ``warmup``
+    critic steps per generator step for the first ``first`` generator steps and at every
+    ``every``-th, ``k_steps`` otherwise, so that the generator follows a critic trained
+    close to its optimum when it matters most: at the start."""
+
+    def steps(g_updates: int) -> int:
+        return warmup if g_updates < first or g_updates % every == 0 else k_steps
+
+    return steps
 
 
 class Tally:
@@ -109,13 +130,16 @@ def train_minibatches(t: Training, batches: int, rows: Callable, *, tally: Tally
     """``batches`` minibatches, the i-th read by ``rows(i)`` -> (x, y), through ``t.update``."""
     tally = tally or Tally()
     first, then = t.update.first, t.update.then
+    waited = 0  # discriminator steps since the last generator step (this call's)
     for i in bar if bar is not None else range(batches):
         if t.max_updates is not None and t.opt.g.updates >= t.max_updates:
             break
         x, y = rows(i)
         tally.add(first(t.pair, t.opt, t.draw.minibatch(x, y), t.objective))
-        if then is not None and tally.counts["d_loss"] % t.k_steps == 0:
+        waited += 1
+        if then is not None and waited >= t.critic_steps():
             tally.add(then(t.pair, t.opt, t.draw.minibatch(x, y), t.objective))
+            waited = 0
         if bar is not None and (i + 1) % 50 == 0:
             tally.check_finite(f"{where}, iteration {i + 1}", note)
             means = tally.means()

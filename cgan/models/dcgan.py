@@ -36,10 +36,11 @@ import nn
 
 from ..core.pair import AdversarialPair
 
-__all__ = ["DCGAN_MODELS", "DCGANConfig", "build_pair", "generator", "discriminator",
+__all__ = ["DCGAN_MODELS", "D_CONDITIONS", "DCGANConfig", "build_pair", "generator", "discriminator",
            "INIT_STD", "KERNEL", "LEAK"]
 
 DCGAN_MODELS = ("dcgan", "cdcgan")
+D_CONDITIONS = ("planes", "projection")  # where the conditional discriminator reads the label
 N_CLASSES = 10
 INIT_STD = 0.02   # N(0, 0.02^2) for every weight (the DCGAN paper)
 KERNEL = 4        # 4x4 kernels, stride 2, padding 1: 28 -> 14 -> 7 and back, exactly
@@ -61,6 +62,7 @@ class DCGANConfig:
     width_scale: float = 1.0
     image_side: int = 28
     d_batchnorm: bool = True        # False: the WGAN critic, without batch normalisation
+    d_condition: str = "planes"     # cdcgan: the label as input planes, or by projection
     d_input_keep: float = 1.0
     d_hidden_keep: float = 1.0
     g_hidden_keep: float = 1.0
@@ -70,6 +72,9 @@ class DCGANConfig:
             raise ValueError(f"model must be one of {', '.join(DCGAN_MODELS)}, got {self.model!r}")
         if self.image_side < 4 or self.image_side % 4:
             raise ValueError(f"image_side must be a positive multiple of 4, got {self.image_side}")
+        if self.d_condition not in D_CONDITIONS:
+            raise ValueError(f"d_condition must be one of {', '.join(D_CONDITIONS)}, got "
+                             f"{self.d_condition!r}")
         if self.noise_dim < 1 or not self.width_scale > 0:
             raise ValueError(f"noise_dim and width_scale must be positive, got {self.noise_dim}, "
                              f"{self.width_scale}")
@@ -118,7 +123,8 @@ def discriminator(backend: nn.Backend, c: DCGANConfig) -> nn.Sequential:
     side, quarter = c.image_side, c.image_side // 4
     down = dict(stride=2, padding=1, init=_weights())
     image = nn.Reshape((1, side, side), backend)
-    if c.conditional:
+    planes = c.conditional and c.d_condition == "planes"
+    if planes:
         layers = [nn.Join(image, nn.Planes(side, side, backend), names=("x", "y"))]
         in_ch = 1 + N_CLASSES
     else:
@@ -133,9 +139,11 @@ def discriminator(backend: nn.Backend, c: DCGANConfig) -> nn.Sequential:
     layers += [
         nn.LeakyReLU(backend, LEAK),
         nn.Flatten(backend),
-        nn.Linear(wide * quarter * quarter, 1, backend, init=_weights()),
     ]
-    return nn.Sequential(*layers)
+    width = wide * quarter * quarter
+    if c.conditional and c.d_condition == "projection":
+        return nn.Projection(nn.Sequential(*layers), width, N_CLASSES, init=_weights())
+    return nn.Sequential(*layers, nn.Linear(width, 1, backend, init=_weights()))
 
 
 def build_pair(backend: nn.Backend, config: DCGANConfig, pixel_marginals=None) -> AdversarialPair:

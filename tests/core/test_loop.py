@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import nn
-from cgan.core.loop import Dataset, Draw, Tally, Training, TrainingDiverged, train_epoch, train_minibatches
+from cgan.core.loop import (Dataset, Draw, Tally, Training, TrainingDiverged, critic_warmup_schedule,
+                            train_epoch, train_minibatches)
 from cgan.core.optim import Optimizers
 from cgan.core.run import Run, RunDirError, new_run_dir, read_metrics
 from cgan.core.steps import BCE, UPDATES, Wasserstein
@@ -67,6 +68,28 @@ def test_wasserstein_records_the_critic_and_clips_it():
     assert "d_real" not in record and record["wasserstein_estimate"] == pytest.approx(
         record["critic_real"] - record["critic_fake"])
     assert max(float(np.abs(p).max()) for p in t.pair.discriminator.params.values()) <= 0.05
+
+
+def test_the_wgan_codes_critic_schedule():
+    steps = critic_warmup_schedule(5)
+    assert [steps(g) for g in (0, 1, 24, 25, 26, 499, 500, 501, 1000)] == [100, 100, 100, 5, 5, 5, 100, 5, 100]
+    small = critic_warmup_schedule(2, warmup=3, first=2, every=4)
+    assert [small(g) for g in range(9)] == [3, 3, 2, 2, 3, 2, 2, 2, 3]
+
+
+def test_the_loop_follows_a_critic_schedule():
+    """Generator steps come after the scheduled number of critic steps, counted afresh at
+    each epoch: with 3 critic steps for the first 2 generator steps and 2 after, 15
+    minibatches give generator steps after critic steps 3, 6, 8, 10, 12 and 14."""
+    t = toy(objective=Wasserstein(clip=0.05), k_steps=2, batch=8)
+    t.data = Points(t.backend, n=120)
+    t.critic_schedule = critic_warmup_schedule(2, warmup=3, first=2, every=1000)
+    train_epoch(t, 1)
+    assert (t.opt.d.updates, t.opt.g.updates) == (15, 6)
+    plain = toy(objective=Wasserstein(clip=0.05), k_steps=2, batch=8)
+    plain.data = Points(plain.backend, n=120)
+    train_epoch(plain, 1)
+    assert (plain.opt.d.updates, plain.opt.g.updates) == (15, 7)
 
 
 def test_max_updates_stops_the_generator():

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import nn
 from cgan.core.steps import BCE, Wasserstein
-from cgan.models.dcgan import DCGANConfig, build_pair
+from cgan.models.dcgan import D_CONDITIONS, DCGANConfig, build_pair
 from nn.gradcheck import check_gradients, check_layer
 
 from ..helpers import KINK_MARGIN, kink_margin
@@ -42,16 +42,23 @@ def test_published_sizes():
     assert set(plain.generator.buffers) == {"2.running_mean", "2.running_var", "5.running_mean",
                                             "5.running_var"}
     assert not _counts(plain.discriminator.layers, nn.Dropout)
+    # the projection discriminator: no label planes; the label's embedding (10 x 6272) at
+    # the output instead
+    projection = build_pair(b, DCGANConfig(model="cdcgan", d_condition="projection"))
+    assert isinstance(projection.discriminator, nn.Projection)
+    assert projection.discriminator.num_params() == d + 10 * 6272
+    assert projection.generator.num_params() == cond.generator.num_params()
     # every weight ~ N(0, 0.02^2)
     weights = np.concatenate([b.to_numpy(v).ravel() for k, v in plain.generator.params.items()
                               if k.endswith("W")])
     assert abs(weights.std() - 0.02) < 0.001 and abs(weights.mean()) < 0.001
 
 
-@pytest.mark.parametrize("model", ["dcgan", "cdcgan"])
-def test_shapes_and_ranges(backend_name, model):
+@pytest.mark.parametrize("model, d_condition", [("dcgan", "planes"), ("cdcgan", "planes"),
+                                               ("cdcgan", "projection")])
+def test_shapes_and_ranges(backend_name, model, d_condition):
     b = nn.get_backend(backend_name, seed=1)
-    pair = build_pair(b, DCGANConfig(model=model))
+    pair = build_pair(b, DCGANConfig(model=model, d_condition=d_condition))
     z = b.normal((7, 100))
     y = b.xp.eye(10, dtype=b.dtype)[b.xp.arange(7)] if pair.conditional else None
     for train in (True, False):
@@ -69,21 +76,39 @@ def test_options_are_checked():
         DCGANConfig(image_side=30)
     with pytest.raises(ValueError, match="dcgan, cdcgan"):
         DCGANConfig(model="cgan")
+    with pytest.raises(ValueError, match="d_condition must be one of planes, projection"):
+        DCGANConfig(d_condition="embedding")
+
+
+def test_projection_reads_the_label():
+    """The projection discriminator's score moves with the label, and by the inner product
+    of D's features with the difference of the two labels' embeddings."""
+    b = nn.get_backend("numpy", dtype="float64", seed=5)
+    d = build_pair(b, DCGANConfig(model="cdcgan", d_condition="projection", width_scale=0.1)).discriminator
+    x = b.uniform((3, 784))
+    eye = b.xp.eye(10)
+    s3, _ = d.forward((x, eye[[3, 3, 3]]), train=False)
+    s7, _ = d.forward((x, eye[[7, 7, 7]]), train=False)
+    h, _ = d.features.forward(x, train=False)
+    V = d.params["V"]
+    np.testing.assert_allclose(s3 - s7, h @ (V[3] - V[7])[:, None], rtol=1e-12)
+    assert np.abs(s3 - s7).min() > 0
 
 
 # -- gradient checks at reduced width ---------------------------------------------------------
 small = dict(model=st.sampled_from(["dcgan", "cdcgan"]), width_scale=st.sampled_from([0.02, 0.03, 0.05]),
-             batch=st.integers(2, 4), batchnorm=st.booleans(), seed=st.integers(0, 2**31 - 1))
+             batch=st.integers(2, 4), batchnorm=st.booleans(), seed=st.integers(0, 2**31 - 1),
+             d_condition=st.sampled_from(D_CONDITIONS))
 
 
-def _small_pair(backend_name, model, width_scale, batchnorm, seed):
+def _small_pair(backend_name, model, width_scale, batchnorm, seed, d_condition="planes"):
     """8x8 images, noise of width 3, channels 128 and 64 times width_scale (2 to 6), in
     float64. The weights are redrawn wider than N(0, 0.02^2), the biases and BatchNorm's
     gamma and beta away from 0 and 1, so that every gradient is well above the checker's
     absolute tolerance."""
     b = nn.get_backend(backend_name, dtype="float64", seed=seed)
     config = DCGANConfig(model=model, width_scale=width_scale, image_side=8, noise_dim=3,
-                         d_batchnorm=batchnorm)
+                         d_batchnorm=batchnorm, d_condition=d_condition)
     pair = build_pair(b, config)
     for net in (pair.generator, pair.discriminator):
         for key, p in net.params.items():
@@ -102,11 +127,12 @@ def _inputs(b, pair, batch, first_width):
 
 @pytest.mark.parametrize("network", ["generator", "discriminator"])
 @given(**small)
-def test_dcgan_gradients_at_reduced_width(backend_name, network, model, width_scale, batch, batchnorm, seed):
+def test_dcgan_gradients_at_reduced_width(backend_name, network, model, width_scale, batch, batchnorm, seed,
+                                          d_condition):
     """The generator (input: noise of width 3) and the discriminator (input: 8x8 images as
     rows of 64), each with the one-hot labels when conditional: every parameter and the
     input, in training mode (BatchNorm's batch statistics, and their coupling)."""
-    b, pair = _small_pair(backend_name, model, width_scale, batchnorm, seed)
+    b, pair = _small_pair(backend_name, model, width_scale, batchnorm, seed, d_condition)
     net = getattr(pair, network)
     x, _ = _inputs(b, pair, batch, 3 if network == "generator" else 64)
     assume(kink_margin(net, x, seed) > KINK_MARGIN)
@@ -117,13 +143,14 @@ def test_dcgan_gradients_at_reduced_width(backend_name, network, model, width_sc
 
 @given(objective=st.sampled_from(["nonsaturating", "saturating", "wasserstein"]), **small)
 def test_generator_loss_through_the_discriminator(backend_name, objective, model, width_scale, batch,
-                                                   batchnorm, seed):
+                                                   batchnorm, seed, d_condition):
     """d/d(theta_G) of the generator's loss on D(G(z | y) | y), computed as the training step
     does (AdversarialPair.backward_to_generator: D's backward with param_grads=False),
     against finite differences; D's gradients stay zero."""
     loss_of = (Wasserstein() if objective == "wasserstein"
                else BCE(saturating=objective == "saturating")).generator
-    b, pair = _small_pair(backend_name, model, width_scale, batchnorm and objective != "wasserstein", seed)
+    b, pair = _small_pair(backend_name, model, width_scale, batchnorm and objective != "wasserstein", seed,
+                          d_condition)
     z_in, y = _inputs(b, pair, batch, 3)
     y = y if pair.conditional else None
     z = z_in[0] if pair.conditional else z_in

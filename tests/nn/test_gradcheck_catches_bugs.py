@@ -75,6 +75,14 @@ class JoinSwapped(nn.Join):
         return super().backward(swapped, cache, **kw)
 
 
+class ProjectionWithoutTheLabel(nn.Projection):
+    """Forgets the label's embedding in dL/dh: the features learn as if unconditional."""
+
+    def backward(self, dy, cache, **kw):
+        h, y, embedded, features_cache = cache
+        return super().backward(dy, (h, y, embedded * 0, features_cache), **kw)
+
+
 def _col2im_ignoring_the_stride(xp, cols, shape, kernel, stride, padding):
     """nn.conv.col2im with the stride forgotten: output pixel i adds into row i + a, not i*s + a."""
     (kh, kw), (ph, pw) = kernel, padding
@@ -209,6 +217,16 @@ def test_join_bug_is_caught(b):
     check_layer(build(nn.Join), x)
     with pytest.raises(GradientCheckError):
         check_layer(build(JoinSwapped), x)
+
+
+def test_projection_bug_is_caught(b):
+    def build(cls):
+        return cls(nn.Linear(3, 4, b, init=nn.Gaussian(0.5)), 4, 3, init=nn.Gaussian(0.5))
+
+    x = (_x(b, (5, 3)), b.xp.eye(3)[[0, 1, 2, 0, 1]])
+    check_layer(build(nn.Projection), x)
+    with pytest.raises(GradientCheckError):
+        check_layer(build(ProjectionWithoutTheLabel), x)
 
 
 @pytest.mark.parametrize("cls, stride", [(Conv2dCol2imIgnoresStride, 2),

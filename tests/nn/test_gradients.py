@@ -103,6 +103,23 @@ def test_join(backend_name, data, batch, n_a, n_b, out_a, out_b, seed):
     assert {r.name.split("[direction")[0] for r in results} >= {"input[0]", "input[1]", "z.W", "y.0.W"}
 
 
+@given(data=st.data(), batch=batches, n_in=widths, width=widths, classes=st.integers(1, 10), seed=seeds,
+       one_hot=st.booleans())
+def test_projection(backend_name, data, batch, n_in, width, classes, seed, one_hot):
+    """out = h w + b + rowsum(h * (y V)) with h = features(x): the input pair (x and the
+    label weights y, one-hot or any real rows), w, b, V and the features' parameters."""
+    b = f64(backend_name, seed)
+    layer = nn.Projection(nn.Sequential(nn.Linear(n_in, width, b, init=nn.Gaussian(0.5)), nn.Sigmoid(b)),
+                          width, classes, init=nn.Gaussian(0.5))
+    layer.params["b"][...] = 0.3
+    x = b.asarray(data.draw(values((batch, n_in))))
+    y = (b.xp.eye(classes)[b.xp.arange(batch) % classes] if one_hot
+         else b.asarray(data.draw(values((batch, classes)))))
+    results = check_layer(layer, (x, y), seed=seed)
+    assert {r.name.split("[direction")[0] for r in results} >= {"input[0]", "input[1]", "w", "b", "V",
+                                                               "features.0.W"}
+
+
 # -- the paper's architectures at reduced width -----------------------------------------
 def small_conditional_generator(b, noise_dim, classes, hz, hy, joint, out):
     """z -> ReLU, y -> ReLU, joined -> ReLU -> sigmoid: the CGAN generator's shape."""

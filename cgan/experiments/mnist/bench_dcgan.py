@@ -48,6 +48,11 @@ def gemm_layers(net, x) -> list[tuple[object, tuple, bool]]:
         if isinstance(layer, nn.Join):
             after = [walk(branch, xi, at_input)[1] for branch, xi in zip(layer.branches, x)]
             return layer.forward(x, train=False)[0], all(after)
+        if isinstance(layer, nn.Projection):
+            # its features' products; its own (h w and the label's row of V dotted with h)
+            # are two numbers per feature and example, not counted
+            walk(layer.features, x[0], at_input)
+            return layer.forward(x, train=False)[0], False
         if isinstance(layer, (nn.Linear, nn.Maxout, nn.Conv2d, nn.ConvTranspose2d)):
             found.append((layer, tuple(x.shape[1:]), at_input))
         y = layer.forward(x, train=False)[0]
@@ -205,7 +210,8 @@ class TorchDCGANIteration:
         gen = torch.Generator().manual_seed(seed)
         self.conditional = model == "cdcgan"
         self.g = ref.Generator(self.conditional, gen).to(self.device)
-        self.d = ref.Discriminator(self.conditional, gen).to(self.device)
+        self.d = ref.Discriminator(self.conditional, gen,
+                                   projection=cfg.d_condition == "projection").to(self.device)
         betas = (cfg.beta1, 0.999)
         self.g_opt = torch.optim.Adam(self.g.parameters(), lr=cfg.lr, betas=betas)
         self.d_opt = torch.optim.Adam(self.d.parameters(), lr=cfg.lr, betas=betas)
@@ -253,7 +259,7 @@ CATEGORIES = (
     ("Linear", "forward and backward (G's projection, D's logit)"),
     ("activations", "ReLU, LeakyReLU, sigmoid, reshapes, label planes"),
     ("Adam", "both optimiser steps"),
-    ("rest", "losses, noise, minibatch, concatenation, Python"),
+    ("rest", "losses, noise, minibatch, concatenation, the projection's score, Python"),
 )
 
 
@@ -296,8 +302,8 @@ def profile(model: str, backend_name: str = "numpy", iterations: int = 20, warmu
         return "activations"
 
     def instrument(layer):
-        if isinstance(layer, (nn.Sequential, nn.Join)):
-            for child in layer.children.values():
+        if isinstance(layer, (nn.Sequential, nn.Join, nn.Projection)):  # a projection's own
+            for child in layer.children.values():                         # score: in "rest"
                 instrument(child)
             return
         key = category(layer)

@@ -23,7 +23,7 @@ from nn import checkpoint
 from nn.backend import Backend
 from nn.fileio import atomic_copy
 
-from ...core.loop import Dataset, Draw, Training
+from ...core.loop import Dataset, Draw, Training, critic_warmup_schedule
 from ...core.noise import noise_sampler, one_hot, sample_noise, uniform_labels
 from ...core.optim import Optimizers, make_optimizer
 from ...core import run as core_run
@@ -160,8 +160,10 @@ class Trainer(Run):
         uniform = pair.conditional and config.fake_labels == "uniform"
         draw = Draw(noise=noise_sampler(backend, config.noise, pair.noise_dim),
                     condition=uniform_fake_labels(backend) if uniform else None)
+        schedule = critic_warmup_schedule(config.k_steps) if config.critic_warmup else None
         training = Training(pair=pair, opt=opt, update=config.update_rule(), objective=objective, data=data,
-                            draw=draw, backend=backend, batch_size=config.batch_size, k_steps=config.k_steps)
+                            draw=draw, backend=backend, batch_size=config.batch_size, k_steps=config.k_steps,
+                            critic_schedule=schedule)
         super().__init__(training, run_dir, config, streams, progress=progress)
         self.grids: dict[str, object] = {}  # "epoch_N" -> uint8 host grid, a few epochs kept
         self.best_valid_ll = -math.inf

@@ -45,19 +45,24 @@ def test_bench_help_runs(capsys):
     assert "interleaved" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("model", ["dcgan", "cdcgan"])
-def test_dcgan_flops_of_one_iteration_match_a_count_by_hand(model):
+@pytest.mark.parametrize("model, d_condition", [("dcgan", "planes"), ("cdcgan", "planes"),
+                                               ("cdcgan", "projection")])
+def test_dcgan_flops_of_one_iteration_match_a_count_by_hand(model, d_condition):
     """Every layer's three products (forward, weight gradient, input gradient) have the
-    same FLOPs, 2 * m * k * n per example; count them per step as the code runs them."""
+    same FLOPs, 2 * m * k * n per example; count them per step as the code runs them.
+    The projection's own score (two numbers per feature and example) is not counted."""
     from cgan.experiments.mnist import bench_dcgan
     from cgan.models.dcgan import DCGANConfig, build_pair as build_dcgan
 
-    pair = build_dcgan(nn.get_backend("numpy"), DCGANConfig(model=model))
+    pair = build_dcgan(nn.get_backend("numpy"), DCGANConfig(model=model, d_condition=d_condition))
     extra = 10 if model == "cdcgan" else 0
+    planes = 10 if model == "cdcgan" and d_condition == "planes" else 0
     # per example: G = Linear (first), ConvT 128 -> 64 on 7x7, ConvT 64 -> 1 on 14x14
     g_first, g_rest = 2 * (100 + extra) * 6272, 2 * 1024 * 128 * 49 + 2 * 16 * 64 * 196
-    # D = Conv (1 + extra) -> 64 to 14x14 (first), Conv 64 -> 128 to 7x7, Linear 6272 -> 1
-    d_first, d_rest = 2 * 64 * 16 * (1 + extra) * 196, 2 * 128 * 1024 * 49 + 2 * 6272
+    # D = Conv (1 + planes) -> 64 to 14x14 (first), Conv 64 -> 128 to 7x7, Linear 6272 -> 1
+    d_first, d_rest = 2 * 64 * 16 * (1 + planes) * 196, 2 * 128 * 1024 * 49 + 2 * 6272
+    if d_condition == "projection":
+        d_rest -= 2 * 6272  # the projection's w: part of its own score
     g, d = g_first + g_rest, d_first + d_rest
     b = 64
     d_step = b * (g + 2 * d + 2 * d + 2 * d_rest)         # G fwd; D fwd, dW, dx on real and fake
@@ -67,7 +72,8 @@ def test_dcgan_flops_of_one_iteration_match_a_count_by_hand(model):
     host = nn.get_backend("numpy")
     image = host.zeros((1, 784))
     layers = bench_dcgan.gemm_layers(pair.discriminator, (image, host.zeros((1, 10))) if extra else image)
-    assert [first for _, _, first in layers] == [True, False, False]  # only D's first conv reads its input
+    firsts = [True, False] + ([] if d_condition == "projection" else [False])
+    assert [first for _, _, first in layers] == firsts  # only D's first conv reads its input
     assert 10e9 < d_step + g_step < 12.5e9   # about 10.4 GFLOP (dcgan), 11.9 (cdcgan)
 
 

@@ -32,6 +32,9 @@ def test_presets():
             ("adam", 2e-4, 0.5, 1.0, 64, "gaussian")
         assert (c.d_input_keep, c.d_hidden_keep, c.g_hidden_keep) == (1.0, 1.0, 1.0)
         assert c.conditional == (model == "cdcgan")
+        # the conditional D reads the label by projection, and trains 10 epochs
+        assert (c.d_condition, c.epochs) == (("projection", 10) if model == "cdcgan" else ("planes", 5))
+        assert resolve_config(model, "paper").d_condition == "planes"
         assert c.model_config().d_batchnorm
         # BatchNorm in D: the real and the generated rows in separate passes
         assert c.objective() == BCE(saturating=False, one_pass=False)
@@ -46,6 +49,19 @@ def test_presets():
         resolve_config("dcgan", "original")
     with pytest.raises(ValueError, match="no dropout"):
         resolve_config("dcgan", d_hidden_keep=0.5)
+    assert resolve_config("cdcgan", d_condition="projection").model_config().d_condition == "projection"
+    for model in ("dcgan", "cgan"):
+        with pytest.raises(ValueError, match="conditional DCGAN \\(model cdcgan\\) only"):
+            resolve_config(model, d_condition="projection")
+    # the WGAN code's critic: BatchNorm kept (DCGANs only), its critic schedule (WGAN only)
+    code = resolve_config("cdcgan", loss="wasserstein", critic_batchnorm=True, critic_warmup=True)
+    assert code.model_config().d_batchnorm and code.critic_warmup
+    with pytest.raises(ValueError, match="critic_batchnorm applies to the Wasserstein loss on the DCGAN"):
+        resolve_config("cgan", loss="wasserstein", critic_batchnorm=True)
+    with pytest.raises(ValueError, match="critic_batchnorm applies"):
+        resolve_config("cdcgan", critic_batchnorm=True)
+    with pytest.raises(ValueError, match="critic_warmup applies to the Wasserstein loss only"):
+        resolve_config("cdcgan", critic_warmup=True)
 
 
 @pytest.mark.parametrize("model", ["dcgan", "cdcgan"])
@@ -65,12 +81,15 @@ def test_run_directory_and_batchnorm_buffers_in_the_checkpoint(tmp_path, model):
     assert (run / "samples" / "epoch_002.png").exists() and (run / "best.npz").exists()
 
 
-@pytest.mark.parametrize("model, loss", [("cdcgan", "bce"), ("dcgan", "bce"), ("cdcgan", "wasserstein")])
-def test_resume_is_bit_exact(tmp_path, model, loss):
+@pytest.mark.parametrize("model, loss, d_condition", [("cdcgan", "bce", "planes"), ("dcgan", "bce", "planes"),
+                                                     ("cdcgan", "wasserstein", "planes"),
+                                                     ("cdcgan", "bce", "projection")])
+def test_resume_is_bit_exact(tmp_path, model, loss, d_condition):
     """Two epochs straight, or one then a resume: the same parameters, BatchNorm buffers,
     optimiser state and epoch records, bit for bit."""
     splits = fake_mnist()
     extra = dict(loss=loss, batch_size=50, k_steps=2) if loss == "wasserstein" else {}
+    extra["d_condition"] = d_condition
     train(dcgan_config(model, epochs=2, **extra), tmp_path / "straight", splits, progress=False)
     train(dcgan_config(model, epochs=1, **extra), tmp_path / "resumed", splits, progress=False)
     train(resume_config(tmp_path / "resumed", epochs=2), tmp_path / "resumed", splits, resume=True,
