@@ -1,6 +1,6 @@
 """What each speed choice of nn and cgan.core buys, measured alone (docs/performance.md).
 
-    python experiments/bench_levers.py [--repeat 7] [--threads N]
+    python experiments/bench_levers.py [--repeat 7] [--rounds 5]
 
 Each row times the code as it is against the alternative it replaced (or would have
 needed), on the shapes of the MNIST conditional GAN at minibatch 100, best of --repeat
@@ -13,21 +13,27 @@ blocks, in one process (NumPy, float32):
   (cgan.core.steps.discriminator_step) against two passes over 100 rows, forward + backward;
 * the Join's concatenation of the generator's branches (100 x 200 and 100 x 1000), the
   copy that splitting the next layer's weight matrix per branch would save;
-* one SGD momentum update of all the generator's parameters as nn.optim does it (fresh
-  temporaries) against temporaries in reused buffers (tried, measured no faster here, and
-  not kept);
+* one SGD momentum update of all the generator's parameters as nn.optim does it (in place
+  by BLAS: ``scal`` and two ``axpy``, nn.blas) against the NumPy expression it replaced
+  (``v *= m; v -= lr * g; p += v``: one temporary, one core);
 * one Adam update of the same parameters (the `adam` preset's optimiser) as nn.optim
   does it (one reused work array per parameter) against the textbook expression with
   fresh temporaries;
-* the weight gradients of one iteration's largest layers, ``dW += x^T dz`` as nn's
-  ``_affine_backward`` writes it (a product into a fresh array, then an add) against BLAS
-  ``sgemm`` with beta = 1 accumulating into dW in place (``scipy.linalg.blas``; dW is
-  C-ordered, so the product is written as ``dW^T += dz^T x`` into its F-ordered transpose).
+* the weight gradients of one iteration's largest layers, ``dW += x^T dz``, as nn does it
+  (``nn.blas.add_matmul``: ``gemm`` with beta = 1 accumulating into dW in place) against
+  a product into a fresh array and an add, on the same BLAS;
+* the whole conditional MNIST iteration of ``cgan bench`` (D step and G step, the paper
+  preset's SGD), as built (every product and update through nn.blas, on SciPy's BLAS)
+  against ``nn.blas.expressions_only()`` (the plain NumPy expressions: products on
+  NumPy's BLAS, ``+=`` and SGD's temporaries): each in a process of its own, the two
+  alternated for ``--rounds`` rounds, median ms per iteration. Two processes, because
+  in one the idle threads of whichever BLAS ran last keep spinning into the other's turn.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -47,10 +53,45 @@ def best_ms(fn, repeat: int, inner: int = 20) -> float:
     return 1000.0 * best
 
 
+def iteration_worker(plain: bool, iterations: int) -> float:
+    """ms per iteration of cgan bench's conditional iteration, in this process."""
+    import nn
+    from cgan.experiments.mnist.bench import OursIteration
+
+    it = OursIteration("cgan", "numpy")
+    with nn.blas.expressions_only() if plain else contextlib.nullcontext():
+        it.run(10)
+        start = time.perf_counter()
+        it.run(iterations)
+        return 1000.0 * (time.perf_counter() - start) / iterations
+
+
+def whole_iteration(rounds: int, iterations: int = 40) -> tuple[float, float]:
+    """Median ms per iteration as built and with expressions only, alternated."""
+    import statistics
+    import subprocess
+
+    times = {False: [], True: []}
+    for _ in range(rounds):
+        for plain in (False, True):
+            out = subprocess.run([sys.executable, __file__, "--iteration-worker",
+                                  "plain" if plain else "built", "--iterations", str(iterations)],
+                                 check=True, capture_output=True, text=True).stdout
+            times[plain].append(float(out.split()[-1]))
+    return statistics.median(times[False]), statistics.median(times[True])
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="rounds of the whole-iteration comparison (0: skip it)")
+    parser.add_argument("--iteration-worker", choices=("built", "plain"), help=argparse.SUPPRESS)
+    parser.add_argument("--iterations", type=int, default=40, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.iteration_worker:
+        print(f"{iteration_worker(args.iteration_worker == 'plain', args.iterations):.4f}")
+        return 0
 
     import numpy as np
 
@@ -115,22 +156,21 @@ def main(argv=None) -> int:
     rows.append(("Join: concatenating the generator's branches (the copy a split weight saves)",
                  best_ms(lambda: np.concatenate([a_branch, b_branch], axis=1), args.repeat), None))
 
-    # SGD as built (fresh temporaries) against reused buffers
+    # SGD as built (in place, by BLAS) against the NumPy expression
     g = pair.generator
     opt = nn.SGD(g.params, g.grads, lr=1e-9, momentum=0.5)
     opt.set_epoch(1)
     velocity = {k: np.zeros_like(p) for k, p in g.params.items()}
-    scratch = {k: np.empty_like(p) for k, p in g.params.items()}
 
-    def buffered():
+    def numpy_expression():
         for key, p in g.params.items():
             v = velocity[key]
             v *= 0.5
-            v -= np.multiply(g.grads[key], 1e-9, out=scratch[key])
+            v -= 1e-9 * g.grads[key]
             p += v
 
-    rows.append(("SGD momentum update of the generator's 2.4 M parameters (alternative: reused buffers)",
-                 best_ms(opt.step, args.repeat, 5), best_ms(buffered, args.repeat, 5)))
+    rows.append(("SGD momentum update of the generator's 2.4 M parameters (alternative: the NumPy expression)",
+                 best_ms(opt.step, args.repeat, 5), best_ms(numpy_expression, args.repeat, 5)))
 
     adam = nn.Adam(g.params, g.grads, lr=1e-9)
     adam_m = {k: np.zeros_like(p) for k, p in g.params.items()}
@@ -148,31 +188,27 @@ def main(argv=None) -> int:
     rows.append(("Adam update of the generator's 2.4 M parameters (alternative: fresh temporaries)",
                  best_ms(adam.step, args.repeat, 5), best_ms(adam_fresh, args.repeat, 5)))
 
-    # weight gradients: product then add, against gemm accumulating in place (beta = 1)
-    from scipy.linalg import blas
-
+    # weight gradients: gemm accumulating in place (beta = 1) against product then add
     shapes = [(200, 784, 1200), (200, 290, 960), (100, 1200, 1200), (100, 1200, 784)]  # rows, n_in, n_out
     blocks = [(b.uniform((n, n_in)), b.uniform((n, n_out)), b.xp.zeros((n_in, n_out), b.dtype))
               for n, n_in, n_out in shapes]
 
-    def product_then_add():
-        for x_, dz_, dw in blocks:
-            dw += x_.T @ dz_
-
     def gemm_in_place():
         for x_, dz_, dw in blocks:
-            blas.sgemm(1.0, dz_, x_, beta=1.0, c=dw.T, trans_a=True, overwrite_c=True)
+            nn.add_matmul(dw, x_.T, dz_)
 
-    x_, dz_, dw = blocks[0]
-    dw[...] = 0
-    product_then_add()
-    expected = dw.copy()
-    dw[...] = 0
-    gemm_in_place()
-    assert np.allclose(dw, expected, rtol=1e-5, atol=1e-4), "gemm with beta = 1 did not accumulate in place"
+    def product_then_add():
+        for x_, dz_, dw in blocks:
+            dw += nn.matmul(x_.T, dz_)
+
     rows.append(("weight gradients of D's two maxout layers and G's two 1200-wide layers "
-                 "(alternative: sgemm with beta = 1 into dW)",
-                 best_ms(product_then_add, args.repeat, 5), best_ms(gemm_in_place, args.repeat, 5)))
+                 "(alternative: the product into a fresh array, then +=)",
+                 best_ms(gemm_in_place, args.repeat, 5), best_ms(product_then_add, args.repeat, 5)))
+
+    if args.rounds:
+        built, plain = whole_iteration(args.rounds)
+        rows.append((f"the conditional MNIST iteration of cgan bench, median of {args.rounds} rounds "
+                     "(alternative: nn.blas.expressions_only())", built, plain))
 
     threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
     print(f"NumPy {np.__version__}, float32, OPENBLAS_NUM_THREADS={threads}, "

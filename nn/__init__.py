@@ -6,6 +6,7 @@ docs/backprop.md for the derivation of every backward pass.
 
 from .backend import Backend, BackendUnavailable, available_backends, get_backend
 from .batchnorm import BatchNorm
+from .blas import add_matmul, axpy, matmul, scale
 from .conv import Conv2d, ConvTranspose2d
 from .layers import (
     Dropout,
@@ -81,4 +82,8 @@ __all__ = [
     "LinearRamp",
     "clip_column_norms",
     "clip_values",
+    "matmul",
+    "add_matmul",
+    "axpy",
+    "scale",
 ]

@@ -36,6 +36,7 @@ with the same array W are adjoint maps.
 from __future__ import annotations
 
 from .backend import Backend
+from .blas import add_matmul, matmul
 from .layers import Gaussian, Layer
 
 __all__ = ["Conv2d", "ConvTranspose2d", "im2col", "col2im", "conv_output_size", "batch_last",
@@ -220,7 +221,7 @@ class Conv2d(_ConvBase):
             )
         xp = self.backend.xp
         cols = im2col(xp, x, self.kernel, self.stride, self.padding)
-        y = batch_first(xp, self.params["W"].reshape(self.out_ch, -1) @ cols, (n, self.out_ch, oh, ow))
+        y = batch_first(xp, matmul(self.params["W"].reshape(self.out_ch, -1), cols), (n, self.out_ch, oh, ow))
         self._add_bias(y)
         return y, (cols, x.shape)
 
@@ -229,11 +230,11 @@ class Conv2d(_ConvBase):
         xp = self.backend.xp
         g = batch_last(xp, dy)  # (out_ch, OH*OW*N), the columns ordered as im2col's
         if param_grads:
-            self.grads["W"] += (g @ cols.T).reshape(self.params["W"].shape)
+            add_matmul(self.grads["W"].reshape(self.out_ch, -1), g, cols.T)
         self._bias_backward(dy, param_grads)
         if not input_grad:
             return None
-        dcols = self.params["W"].reshape(self.out_ch, -1).T @ g
+        dcols = matmul(self.params["W"].reshape(self.out_ch, -1).T, g)
         return col2im(xp, dcols, x_shape, self.kernel, self.stride, self.padding)
 
 
@@ -295,7 +296,7 @@ class ConvTranspose2d(_ConvBase):
             )
         xp = self.backend.xp
         xs = batch_last(xp, x)  # (in_ch, H*W*N)
-        cols = self.params["W"].reshape(self.in_ch, -1).T @ xs
+        cols = matmul(self.params["W"].reshape(self.in_ch, -1).T, xs)
         y = col2im(xp, cols, (n, self.out_ch, oh, ow), self.kernel, self.stride, self.padding)
         self._add_bias(y)
         return y, (xs, x.shape)
@@ -305,8 +306,8 @@ class ConvTranspose2d(_ConvBase):
         xp = self.backend.xp
         dcols = im2col(xp, dy, self.kernel, self.stride, self.padding)  # (out_ch*kh*kw, H*W*N)
         if param_grads:
-            self.grads["W"] += (xs @ dcols.T).reshape(self.params["W"].shape)
+            add_matmul(self.grads["W"].reshape(self.in_ch, -1), xs, dcols.T)
         self._bias_backward(dy, param_grads)
         if not input_grad:
             return None
-        return batch_first(xp, self.params["W"].reshape(self.in_ch, -1) @ dcols, x_shape)
+        return batch_first(xp, matmul(self.params["W"].reshape(self.in_ch, -1), dcols), x_shape)

@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .backend import Backend
+from .blas import add_matmul, matmul
 from .functional import sigmoid
 
 __all__ = [
@@ -145,8 +146,10 @@ class Layer:
         self.buffers[key] = value
 
 
+# The products go through nn.blas (matmul: a @ b; add_matmul: out += a @ b), which runs
+# every product of a training step on one BLAS and adds weight gradients in place.
 def _affine_forward(W, b, x):
-    z = x @ W
+    z = matmul(x, W)
     z += b  # in place: one array per layer and call, not two
     return z
 
@@ -154,9 +157,9 @@ def _affine_forward(W, b, x):
 def _affine_backward(layer: Layer, x, dz, param_grads: bool, input_grad: bool):
     """Backward of z = x W + b: dW += x^T dz, db += sum_batch dz, dx = dz W^T."""
     if param_grads:
-        layer.grads["W"] += x.T @ dz
+        add_matmul(layer.grads["W"], x.T, dz)  # dW += x^T dz, by the product itself
         layer.grads["b"] += dz.sum(axis=0)
-    return dz @ layer.params["W"].T if input_grad else None
+    return matmul(dz, layer.params["W"].T) if input_grad else None
 
 
 def _check_width(layer: Layer, x, width: int) -> None:
@@ -655,8 +658,8 @@ class Projection(_Composite):
         if h.ndim != 2 or h.shape != (y.shape[0], self.width):
             raise ValueError(f"{self!r}: the features have shape {tuple(h.shape)}, expected "
                              f"({y.shape[0]}, {self.width})")
-        embedded = y @ self.params["V"]                       # (batch, F): each row's label
-        out = h @ self.params["w"]
+        embedded = matmul(y, self.params["V"])                # (batch, F): each row's label
+        out = matmul(h, self.params["w"])
         out += self.params["b"]
         out += (h * embedded).sum(axis=1, keepdims=True)
         return out, (h, y, embedded, cache)
@@ -664,19 +667,19 @@ class Projection(_Composite):
     def backward(self, dy, cache, *, param_grads: bool = True, input_grad: bool = True):
         h, y, embedded, features_cache = cache
         if param_grads:
-            self.grads["w"] += h.T @ dy
+            add_matmul(self.grads["w"], h.T, dy)
             self.grads["b"] += dy.sum(axis=0)
-            self.grads["V"] += y.T @ (dy * h)
+            add_matmul(self.grads["V"], y.T, dy * h)
         needs_features = input_grad or (param_grads and bool(self.features.params))
         dx = None
         if needs_features:
             dh = dy * embedded
-            dh += dy @ self.params["w"].T
+            add_matmul(dh, dy, self.params["w"].T)
             dx = self.features.backward(dh, features_cache, param_grads=param_grads,
                                         input_grad=input_grad)
         if not input_grad:
             return None
-        return dx, dy * (h @ self.params["V"].T)
+        return dx, dy * matmul(h, self.params["V"].T)
 
 
 # -- lookup -----------------------------------------------------------------------------

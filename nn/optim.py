@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 
 from .backend import array_module
+from .blas import axpy, scale
 
 __all__ = ["Constant", "ExponentialDecay", "LinearRamp", "SGD", "Adam", "RMSProp", "clip_column_norms",
            "clip_values"]
@@ -181,9 +182,11 @@ class SGD(_Optimizer):
 
     def _update(self, key, p, g, lr) -> None:
         v = self.velocity[key]
-        v *= self._m
-        v -= lr * g
-        p += v
+        # v <- m v - lr g;  p <- p + v.  In place, by BLAS on NumPy (nn.blas): no
+        # temporary lr * g, and both cores (docs/performance.md).
+        scale(self._m, v)
+        axpy(-lr, g, v)
+        axpy(1.0, v, p)
 
 
 def clip_column_norms(W, max_norm: float) -> None:
@@ -234,22 +237,21 @@ class Adam(_Optimizer):
         m, v = self.m[key], self.v[key]
         xp = array_module(p)
         # Speed: every intermediate goes through one work array per parameter, kept
-        # between steps, instead of seven new arrays a step (docs/performance.md). The
-        # work array is not part of the optimiser's state.
+        # between steps, instead of seven new arrays a step, and the scaled adds are done
+        # in place by BLAS on NumPy (nn.blas; docs/performance.md). The work array is not
+        # part of the optimiser's state.
         work = self._work.get(key)
         if work is None:
             work = self._work[key] = xp.empty_like(p)
-        m *= self.beta1
-        m += xp.multiply(g, 1 - self.beta1, out=work)
-        v *= self.beta2
+        scale(self.beta1, m)
+        axpy(1 - self.beta1, g, m)                  # m <- b1 m + (1 - b1) g
         xp.multiply(g, g, out=work)
-        work *= 1 - self.beta2
-        v += work
+        scale(self.beta2, v)
+        axpy(1 - self.beta2, work, v)               # v <- b2 v + (1 - b2) g^2
         xp.sqrt(v, out=work)
         work += self._eps
         xp.divide(m, work, out=work)
-        work *= lr * self._scale
-        p -= work
+        axpy(-lr * self._scale, work, p)            # p <- p - lr m_hat / (sqrt(v_hat) + eps)
 
 
 class RMSProp(_Optimizer):
@@ -275,6 +277,7 @@ class RMSProp(_Optimizer):
             raise ValueError(f"alpha must be in [0, 1), got {alpha}")
         super().__init__(params, grads, lr, max_col_norm)
         self.alpha, self.eps = float(alpha), float(eps)
+        self._work: dict = {}
 
     @property
     def current_momentum(self) -> float:
@@ -282,9 +285,18 @@ class RMSProp(_Optimizer):
 
     def _update(self, key, p, g, lr) -> None:
         s = self.square_avg[key]
-        s *= self.alpha
-        s += (1 - self.alpha) * (g * g)
-        p -= lr * g / (array_module(p).sqrt(s) + self.eps)
+        xp = array_module(p)
+        # one work array per parameter and in-place scaled adds, as in Adam
+        work = self._work.get(key)
+        if work is None:
+            work = self._work[key] = xp.empty_like(p)
+        scale(self.alpha, s)
+        xp.multiply(g, g, out=work)
+        axpy(1 - self.alpha, work, s)               # s <- alpha s + (1 - alpha) g^2
+        xp.sqrt(s, out=work)
+        work += self.eps
+        xp.divide(g, work, out=work)
+        axpy(-lr, work, p)                          # p <- p - lr g / (sqrt(s) + eps)
 
 
 def clip_values(params: dict, c: float) -> None:

@@ -61,3 +61,14 @@ def test_the_comparison_is_tight():
     assert runs.compare(recorded, moved(0.0, sha="b"), exact=False) == []
     assert runs.compare(recorded, moved(0.0, sha="b"), exact=True)
     assert runs.compare(recorded, moved(0.0, n=4), exact=False)
+
+
+def test_rehash_takes_hashes_and_keeps_float64_probes():
+    recorded = {"w": {"sha": "a", "probes": [2.0], "scale": 1.0}, "n": 3, "loss": 0.5}
+    actual = {"w": {"sha": "b", "probes": [2.0 + 1e-14], "scale": 1.0}, "n": 3, "loss": 0.5000001, "new": 1}
+    merged = runs.merge_exact(recorded, actual, keep_probes=True)
+    assert merged == {"w": {"sha": "b", "probes": [2.0], "scale": 1.0}, "n": 3, "loss": 0.5000001}
+    assert runs.merge_exact(recorded, actual, keep_probes=False)["w"]["probes"] == [2.0 + 1e-14]
+    assert runs.same_structure(recorded, actual) == []
+    assert runs.same_structure(recorded, {"w": actual["w"], "n": 3})  # a recorded number missing
+    assert runs.same_structure({"xs": [1.0, 2.0]}, {"xs": [1.0]})       # another length

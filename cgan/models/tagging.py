@@ -117,7 +117,7 @@ class VocabMixture(nn.Layer):
         p = e / e.sum(axis=1, keepdims=True)
         if self.hard:
             return self.vectors[p.argmax(axis=1)], (p, logits)
-        return p @ self.vectors, (p, logits)
+        return nn.matmul(p, self.vectors), (p, logits)
 
     def log_prob_gradient(self, cache, weights):
         """The score-function (REINFORCE) gradient of the hard Gumbel draw: for each row,
@@ -139,7 +139,7 @@ class VocabMixture(nn.Layer):
         if not input_grad:
             return None
         p, _ = cache
-        dp = dy @ self.vectors.T
+        dp = nn.matmul(dy, self.vectors.T)
         dx = p * (dp - (p * dp).sum(axis=1, keepdims=True))
         if self.temperature != 1.0:
             dx *= self.backend.dtype.type(1.0 / self.temperature)

@@ -9,6 +9,10 @@ and, for float64, a few probe values that another machine's BLAS reproduces to ~
 
     PYTHONPATH=. OPENBLAS_NUM_THREADS=1 python3 tests/golden/runs.py --write tests/golden/golden.json
     PYTHONPATH=. OPENBLAS_NUM_THREADS=1 python3 tests/golden/runs.py --compare tests/golden/golden.json
+    PYTHONPATH=. OPENBLAS_NUM_THREADS=1 python3 tests/golden/runs.py --rehash tests/golden/golden.json
+
+(``--rehash``: after a change that moves only float32 rounding, re-record the hashes and
+the environment, keeping the float64 probes; refused unless those still agree to 1e-10.)
 
 ``--real`` adds cases on real MNIST at full width through the ``cgan`` command (float32
 only; needs MNIST in the cache) and ``--resume-copy DIR`` resumes a copy of a run directory
@@ -89,14 +93,19 @@ def environment() -> dict:
                 break
     except OSError:
         pass
-    blas = "unknown"
-    try:
-        config = np.show_config(mode="dicts")
-        deps = config.get("Build Dependencies", {}).get("blas", {})
-        blas = f"{deps.get('name')} {deps.get('version')}"
-    except Exception:  # older numpy: no dict mode
-        pass
-    return {"numpy": np.__version__, "blas": blas, "machine": platform.machine(), "cpu": cpu,
+    import scipy
+
+    def blas_of(module) -> str:
+        try:
+            deps = module.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
+            return f"{deps.get('name')} {deps.get('version')}"
+        except Exception:  # older releases: no dict mode
+            return "unknown"
+
+    # the layers' products and the optimisers' updates run on SciPy's BLAS (nn.blas),
+    # everything else on NumPy's
+    return {"numpy": np.__version__, "blas": blas_of(np), "scipy": scipy.__version__,
+            "scipy_blas": blas_of(scipy), "machine": platform.machine(), "cpu": cpu,
             "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "unset")}
 
 
@@ -461,11 +470,70 @@ def compare(expected, actual, path="", exact=True, rtol=1e-10) -> list[str]:
     return problems
 
 
+def merge_exact(recorded, actual, keep_probes: bool):
+    """``recorded`` with its hashes and numbers taken from ``actual``, and its probes too
+    unless ``keep_probes`` (float64 cases keep the probes they were first recorded with)."""
+    if isinstance(recorded, dict) and "sha" in recorded:
+        return {**recorded, "sha": actual["sha"]} if keep_probes else {**recorded, **actual}
+    if isinstance(recorded, dict):
+        return {key: merge_exact(value, actual[key], keep_probes) for key, value in recorded.items()}
+    if isinstance(recorded, list):
+        return [merge_exact(e, a, keep_probes) for e, a in zip(recorded, actual)]
+    return actual
+
+
+def same_structure(recorded, actual, path="") -> list[str]:
+    """Where ``actual`` does not hold the recorded keys (it may hold more, as
+    :func:`compare` allows), lengths and kinds of value."""
+    if isinstance(recorded, dict):
+        if not isinstance(actual, dict) or set(recorded) - set(actual):
+            return [f"{path}: missing keys"]
+        return [p for key in recorded for p in same_structure(recorded[key], actual[key], f"{path}/{key}")]
+    if isinstance(recorded, list):
+        if not isinstance(actual, list) or len(recorded) != len(actual):
+            return [f"{path}: other length"]
+        return [p for i, (e, a) in enumerate(zip(recorded, actual)) for p in same_structure(e, a, f"{path}[{i}]")]
+    if isinstance(recorded, (int, float)) and not isinstance(recorded, bool):
+        return [] if isinstance(actual, (int, float)) and not isinstance(actual, bool) else [f"{path}: not a number"]
+    return [] if type(recorded) is type(actual) else [f"{path}: another kind of value"]
+
+
+def rehash(path: Path, recorded: dict) -> int:
+    """Re-record the exact parts of ``path`` (a change of float32 rounding, e.g. another
+    summation order), after checking every case against its float64 probes and numbers."""
+    golden = json.loads(path.read_text())
+    missing = sorted(set(golden["cases"]) - set(recorded["cases"]))
+    if missing:
+        print(f"not rehashed: cases not run: {missing}")
+        return 1
+    # float64 cases: every probe and number within rtol 1e-10 of the recording; float32
+    # cases (hashes and float32 numbers only, which any change of rounding moves): the
+    # same arrays and numbers recorded
+    bad = {name: compare(golden["cases"][name], recorded["cases"][name], name, exact=False)
+           if name.endswith("float64") else same_structure(golden["cases"][name], recorded["cases"][name], name)
+           for name in golden["cases"]}
+    bad = {name: problems for name, problems in bad.items() if problems}
+    for name, problems in bad.items():
+        print(f"{name}: DIFFERENT beyond rtol 1e-10", *problems[:10], sep="\n    ")
+    if bad:
+        print(f"not rehashed: {len(bad)} case(s) moved beyond the probes' tolerance")
+        return 1
+    golden["cases"] = {name: merge_exact(case, recorded["cases"][name], keep_probes=name.endswith("float64"))
+                       for name, case in golden["cases"].items()}
+    golden["environment"] = recorded["environment"]
+    path.write_text(json.dumps(golden, indent=1, sort_keys=True) + "\n")
+    print(f"rehashed {len(golden['cases'])} cases in {path} for {recorded['environment']}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", help="record every case into this JSON file")
     parser.add_argument("--compare", help="compare every case with this JSON file")
     parser.add_argument("--only", help="run the cases whose name contains this")
+    parser.add_argument("--rehash", help="re-record this JSON file's exact parts (hashes, exact numbers, the "
+                        "environment) from this code, keeping its float64 probes; refused unless every "
+                        "case agrees with those probes (rtol 1e-10)")
     parser.add_argument("--real", action="store_true", help="add full-width real-MNIST cases (cgan command)")
     parser.add_argument("--resume-copy", help="add a resumed copy of this run directory")
     args = parser.parse_args(argv)
@@ -477,6 +545,8 @@ def main(argv=None) -> int:
                 continue
             print(name, file=sys.stderr, flush=True)
             recorded["cases"][name] = run()
+    if args.rehash:
+        return rehash(Path(args.rehash), recorded)
     if args.write:
         Path(args.write).write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
     if args.compare:

@@ -138,6 +138,8 @@ def iteration_products(pair, batch: int = BATCH) -> list[Product]:
 
 def time_products(products, backend, repeat: int = 7, inner: int = 5) -> float:
     """Seconds for one iteration's products, each timed alone (best of ``repeat``)."""
+    import nn
+
     xp = backend.xp
     total = 0.0
     for p in products:
@@ -146,14 +148,22 @@ def time_products(products, backend, repeat: int = 7, inner: int = 5) -> float:
         a_op = a.T if p.layout == "tn" else a
         b_op = b.T if p.layout == "nt" else b
         out = xp.empty((p.m, p.n), dtype=backend.dtype)
+        # as the layers run them (nn.blas): weight gradients added into the gradient,
+        # the other products into a new array
+        if p.layout == "tn":
+            def product():
+                nn.add_matmul(out, a_op, b_op)
+        else:
+            def product():
+                nn.matmul(a_op, b_op)
         for _ in range(3):
-            xp.matmul(a_op, b_op, out=out)
+            product()
         backend.synchronize()
         best = float("inf")
         for _ in range(repeat):
             start = time.perf_counter()
             for _ in range(inner):
-                xp.matmul(a_op, b_op, out=out)
+                product()
             backend.synchronize()
             best = min(best, (time.perf_counter() - start) / inner)
         total += best * p.count
@@ -455,38 +465,54 @@ def machine_description(backend) -> str:
 
 
 def blas_facts() -> list[dict]:
-    """The BLAS libraries NumPy runs on in this process: library, version, threads and
-    the CPU kernel it picked, so figures from different machines can be compared.
+    """The BLAS libraries loaded in this process: whose (SciPy's runs the layers' products
+    and the optimisers' updates, through nn.blas; NumPy's the rest), library, version,
+    threads and the CPU kernel it picked, so figures from different machines can be
+    compared.
 
-    threadpoolctl (the ``bench`` extra) reads them from the loaded library itself; without
-    it, NumPy's build configuration gives the library and version, and the thread count
-    is the one the environment asks for (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``)."""
+    threadpoolctl (the ``bench`` extra) reads them from the loaded libraries themselves;
+    without it, NumPy's and SciPy's build configurations give the library and version, and
+    the thread count is the one the environment asks for (``OPENBLAS_NUM_THREADS``,
+    ``OMP_NUM_THREADS``)."""
+    import scipy
+
     import nn
 
     numpy = nn.get_backend("numpy").xp
-    numpy.ones((2, 2)) @ numpy.ones((2, 2))  # loads the BLAS before it is inspected
+    numpy.ones((2, 2)) @ numpy.ones((2, 2))  # loads both BLAS before they are inspected
+    nn.matmul(numpy.ones((2, 2)), numpy.ones((2, 2)))
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
         threadpool_info = None
     if threadpool_info is not None:
         keys = ("internal_api", "version", "num_threads", "architecture", "threading_layer")
-        return [{key: info.get(key) for key in keys}
+
+        def owner(path) -> str | None:
+            # wheels keep each package's libraries in <package>.libs
+            folder = Path(path or "").parent.name
+            return {"numpy.libs": "NumPy", "scipy.libs": "SciPy"}.get(folder)
+
+        return [{"owner": owner(info.get("filepath")), **{key: info.get(key) for key in keys}}
                 for info in threadpool_info() if info.get("user_api") == "blas"]
-    try:
-        blas = numpy.show_config(mode="dicts")["Build Dependencies"]["blas"]
-    except Exception:  # NumPy < 1.26 has no mode="dicts": say nothing rather than guess
-        return []
     threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")
-    return [{"internal_api": blas.get("name"), "version": blas.get("version"),
-             "num_threads": int(threads) if threads and threads.isdigit() else None,
-             "architecture": None, "threading_layer": None}]
+    facts = []
+    for name, module in (("NumPy", numpy), ("SciPy", scipy)):
+        try:
+            blas = module.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        except Exception:  # releases without mode="dicts": say nothing rather than guess
+            continue
+        facts.append({"owner": name, "internal_api": blas.get("name"), "version": blas.get("version"),
+                      "num_threads": int(threads) if threads and threads.isdigit() else None,
+                      "architecture": None, "threading_layer": None})
+    return facts
 
 
 def describe_blas(facts: list[dict]) -> str:
-    """One line for the report: ``openblas 0.3.31 (SkylakeX kernel, pthreads, 1 thread)``."""
+    """One line for the report: ``SciPy's openblas 0.3.30 (SkylakeX kernel, pthreads, 1 thread)``."""
     parts = []
     for fact in facts:
+        whose = f"{fact['owner']}'s " if fact.get("owner") else ""
         details = []
         if fact.get("architecture"):
             details.append(f"{fact['architecture']} kernel")
@@ -494,7 +520,7 @@ def describe_blas(facts: list[dict]) -> str:
             details.append(fact["threading_layer"])
         threads = fact.get("num_threads")
         details.append("threads unknown" if threads is None else f"{threads} thread{'s' if threads != 1 else ''}")
-        parts.append(f"{fact.get('internal_api')} {fact.get('version')} ({', '.join(details)})")
+        parts.append(f"{whose}{fact.get('internal_api')} {fact.get('version')} ({', '.join(details)})")
     return "; ".join(parts) or "unknown"
 
 

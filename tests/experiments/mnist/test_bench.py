@@ -131,3 +131,14 @@ def test_blas_facts_name_the_library_and_threads_with_or_without_threadpoolctl(m
                            "architecture": "Haswell", "threading_layer": "pthreads"}]) \
         == "openblas 0.3 (Haswell kernel, pthreads, 1 thread)"
     assert describe_blas([]) == "unknown"
+    # both libraries, named by whose they are: SciPy's runs nn's products and updates
+    assert {fact["owner"] for fact in facts} == {"NumPy", "SciPy"}
+    assert "SciPy's " in describe_blas(facts) and "NumPy's " in describe_blas(facts)
+
+
+def test_blas_facts_name_whose_library_with_threadpoolctl():
+    pytest.importorskip("threadpoolctl")
+    from cgan.experiments.mnist.bench import blas_facts
+
+    owners = [fact["owner"] for fact in blas_facts()]
+    assert "SciPy" in owners or None in owners  # wheels: SciPy's own; a shared BLAS: unnamed
