@@ -113,6 +113,24 @@ class Backend:
         if self.name == "cupy":
             self.xp.cuda.get_current_stream().synchronize()
 
+    def forbid_host_sync(self):
+        """A context manager in which any wait for the device raises, or None where there
+        is nothing to guard (NumPy) or no way to (a CuPy without it).
+
+        A training iteration on CuPy should only queue work: a host copy (``float(x)``,
+        ``x.item()``, ``asnumpy``) or an explicit synchronisation inside it stalls the
+        GPU until the queue drains. CuPy refuses implicit conversion to NumPy arrays by
+        itself; this catches the rest, with ``cupyx.allow_synchronize(False)`` (CuPy
+        raises ``cupyx.DeviceSynchronized``; deprecated since CuPy 10, so it may be
+        missing from a later release). The tests run iterations inside it.
+        """
+        if self.name != "cupy":
+            return None
+        import cupyx  # noqa: PLC0415  (CuPy is installed: this backend exists)
+
+        allow = getattr(cupyx, "allow_synchronize", None)
+        return allow(False) if allow is not None else None
+
     def zeros(self, shape, dtype=None):
         return self.xp.zeros(shape, dtype=self.dtype if dtype is None else dtype)
 
