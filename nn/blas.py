@@ -20,7 +20,7 @@ With every product of a step on one pool that cannot happen.
 Each function computes exactly its expression above. It calls BLAS (through
 ``scipy.linalg.blas``) only where that is safe: NumPy arrays of float32 or float64, all
 of one dtype, 2-D operands stored row- or column-major (``x`` or ``x.T``), the updated
-array C-contiguous and writeable. Anything else (CuPy arrays, other dtypes, strided views)
+array C-contiguous, writeable and not overlapping an operand. Anything else (CuPy arrays, other dtypes, strided views)
 gets the NumPy/CuPy expression itself. The two paths agree to rounding: BLAS may sum a
 product in another order, and ``axpy`` may fuse the multiply and the add.
 """
@@ -107,7 +107,10 @@ def matmul(a, b):
 def add_matmul(out, a, b) -> None:
     """``out += a @ b`` for 2-D arrays, without the product's temporary (``gemm``, beta = 1)."""
     operands = _gemm_operands(a, b, out.dtype) if _updatable(out) else None
-    if operands is None or out.shape != (a.shape[0], b.shape[1]):
+    # BLAS may not read an operand it is writing: ``out`` overlapping ``a`` or ``b`` gets
+    # the expression, which forms the product before adding it
+    if (operands is None or out.shape != (a.shape[0], b.shape[1])
+            or numpy.may_share_memory(out, a) or numpy.may_share_memory(out, b)):
         out += a @ b
         return
     first, second, trans_first, trans_second = operands
@@ -120,7 +123,7 @@ def add_matmul(out, a, b) -> None:
 def axpy(alpha: float, x, y) -> None:
     """``y += alpha * x`` (same shapes), without the temporary ``alpha * x``."""
     if not (_updatable(y) and type(x) is numpy.ndarray and x.dtype == y.dtype
-            and x.shape == y.shape and x.flags.c_contiguous):
+            and x.shape == y.shape and x.flags.c_contiguous and not numpy.may_share_memory(x, y)):
         y += alpha * x
         return
     result = _AXPY[y.dtype](x.reshape(-1), y.reshape(-1), a=alpha)

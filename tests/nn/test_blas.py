@@ -184,3 +184,22 @@ def test_expressions_only_switches_every_function_to_numpy(monkeypatch):
     blas.matmul(a, a.T)
     blas.axpy(2.0, a, y)
     assert calls == ["gemm", "axpy"]
+
+
+def test_an_updated_array_overlapping_an_operand_gets_the_expression():
+    """BLAS must not read what it writes: out += out @ b and y += alpha * (a view of y)
+    give what NumPy's expressions give."""
+    rng = np.random.default_rng(6)
+    # large enough that BLAS works through ``out`` in blocks (at 300 x 300 it happens to
+    # read everything first; at 700 x 700 in place it is wrong by 15x the largest entry)
+    out = rng.standard_normal((700, 700)).astype(np.float32)
+    b = rng.standard_normal((700, 700)).astype(np.float32)
+    expected = out.astype(np.float64) + out.astype(np.float64) @ b
+    blas.add_matmul(out, out, b)
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-3)
+    base = rng.standard_normal(12).astype(np.float32)
+    y, x = base[4:], base[:8]  # overlapping views, both contiguous; y[i] is x[i + 4]
+    expected = base[4:].copy()
+    expected += 0.5 * base[:8]
+    blas.axpy(0.5, x, y)
+    np.testing.assert_allclose(y, expected, rtol=1e-6)
