@@ -97,6 +97,10 @@ class _Optimizer:
 
     _slots: tuple = ()
 
+    #: every this many updates, state entries smaller than the dtype's smallest normal
+    #: number (subnormal floats) are set to 0: see :meth:`_flush_subnormals`
+    FLUSH_EVERY = 10
+
     def __init__(self, params: dict, grads: dict, lr, max_col_norm=None):
         if set(params) != set(grads):
             raise ValueError("params and grads must have the same keys")
@@ -124,6 +128,25 @@ class _Optimizer:
             if self.max_col_norm is not None and p.ndim == 2:
                 clip_column_norms(p, self.max_col_norm)
         self.updates += 1
+        if self.updates % self.FLUSH_EVERY == 0:
+            self._flush_subnormals()
+
+    def _flush_subnormals(self) -> None:
+        """Set the state's subnormal entries (0 < |a| < the smallest normal float, 1.2e-38
+        in float32) to 0.
+
+        Momentum and moment estimates of parameters whose gradients are tiny or stop
+        decay into that range and, with tiny gradients, stay there; a CPU computes with
+        subnormals up to a hundred times slower, and every update reads the whole state.
+        In seeded MNIST training half a million velocity entries were subnormal by the
+        seventh epoch; flushing them every ten updates brought its epoch back from 11.3
+        to 8.9-9.3 s (docs/performance.md), for a change below 1.2e-38 per entry.
+        Every ten, not every, update: one flush costs about a third of an update.
+        """
+        for slot in self._slots:
+            for a in getattr(self, slot).values():
+                xp = array_module(a)
+                xp.copyto(a, 0, where=xp.abs(a) < xp.finfo(a.dtype).tiny)
 
     def _begin_step(self) -> None:
         """Per-step scalars (momentum, bias corrections), before the parameters are visited."""

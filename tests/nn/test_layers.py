@@ -108,6 +108,24 @@ def test_sigmoid_matches_the_definition(backend_name):
     np.testing.assert_allclose(b.to_numpy(y), 1 / (1 + np.exp(-x)), rtol=1e-12, atol=1e-300)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sigmoid_sets_outputs_below_its_floor_to_zero(backend_name, dtype):
+    """Below 2^-100 the output is 0 and passes no gradient (no subnormal floats reach the
+    next layer); above, it is nn.functional.sigmoid to the bit."""
+    b = _b(backend_name, dtype)
+    x = np.array([[-1e4, -200.0, -90.0, -70.0, -69.4, -69.0, -60.0, -5.0, 0.0, 5.0]])
+    layer = nn.Sigmoid(b)
+    y, cache = layer.forward(b.asarray(x))
+    dx = layer.backward(b.asarray(np.ones(x.shape)), cache)
+    y, dx = b.to_numpy(y), b.to_numpy(dx)
+    exact = b.to_numpy(nn.functional.sigmoid(b.asarray(x)))
+    below = exact < nn.Sigmoid.FLOOR
+    assert below[0, :5].all() and not below[0, 5:].any()  # the floor sits at x = -69.3
+    assert (y[below] == 0).all() and (dx[below] == 0).all()
+    assert np.array_equal(y[~below], exact[~below])
+    assert (np.abs(y) >= np.finfo(y.dtype).tiny)[~below].all()
+
+
 def test_losses_are_finite_for_extreme_logits(backend_name):
     b = _b(backend_name)
     a = b.asarray(np.array([[-1e4], [-50.0], [0.0], [50.0], [1e4]]))

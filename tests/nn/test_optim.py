@@ -244,3 +244,41 @@ def test_clip_values_clips_every_parameter_in_place(c, seed):
         assert np.abs(p).max() <= np.float32(c)
     with pytest.raises(ValueError, match="positive"):
         nn.clip_values(params, 0.0)
+
+
+@pytest.mark.parametrize("make", [
+    lambda p, g: nn.SGD(p, g, lr=0.1, momentum=0.5),
+    lambda p, g: nn.Adam(p, g, lr=1e-3),
+    lambda p, g: nn.RMSProp(p, g, lr=1e-3),
+])
+def test_subnormal_state_is_flushed_every_ten_updates(make):
+    """State entries in the subnormal range become 0 at every tenth update, and nothing
+    else moves: the same steps without the flush give the same normal entries, bit for bit."""
+    tiny = np.finfo(np.float32).tiny
+    rng = np.random.default_rng(0)
+
+    def run(flush_every, steps):
+        p = {"W": rng.standard_normal((30, 20)).astype(np.float32)}
+        g = {"W": np.zeros((30, 20), np.float32)}
+        opt = make(p, g)
+        opt.FLUSH_EVERY = flush_every
+        for step in range(steps):
+            # gradients that drive the state into the subnormal range: 1e-38 (lr g and
+            # the first moments fall below 1.2e-38), 1e-20 (its square does), and 1e-2
+            g["W"][...] = np.array([1e-2, 1e-20, 1e-38], np.float32)[np.arange(600).reshape(30, 20) % 3]
+            opt.step()
+        return opt, p
+
+    rng = np.random.default_rng(0)
+    flushed, p_flushed = run(10, 10)
+    rng = np.random.default_rng(0)
+    kept, p_kept = run(10**9, 10)
+    for slot in flushed._slots:
+        a, b = getattr(flushed, slot)["W"], getattr(kept, slot)["W"]
+        subnormal = (b != 0) & (np.abs(b) < tiny)
+        assert not ((a != 0) & (np.abs(a) < tiny)).any()
+        assert (a[subnormal] == 0).all()
+        assert np.array_equal(a[~subnormal], b[~subnormal])
+    assert any(((getattr(kept, slot)["W"] != 0) & (np.abs(getattr(kept, slot)["W"]) < tiny)).any()
+               for slot in kept._slots), "the test must produce subnormals to flush"
+    assert np.array_equal(p_flushed["W"], p_kept["W"])  # the flush happens after the 10th update
