@@ -12,6 +12,10 @@ import nn
 from nn import blas
 
 LAYOUTS = ("c", "f")  # an operand stored row-major, or column-major (a transposed array)
+# a product (m, k) @ (k, n) with each operand in either layout, in float32 or float64
+PRODUCTS = dict(m=st.integers(1, 40), k=st.integers(1, 40), n=st.integers(1, 40),
+                layout_a=st.sampled_from(LAYOUTS), layout_b=st.sampled_from(LAYOUTS),
+                dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
 
 
 def _array(rng, shape, layout, dtype):
@@ -24,9 +28,7 @@ def _tolerance(dtype, k):
     return (1e-5 if dtype == np.float32 else 1e-13) * max(1.0, k ** 0.5)
 
 
-@given(m=st.integers(1, 40), k=st.integers(1, 40), n=st.integers(1, 40),
-       layout_a=st.sampled_from(LAYOUTS), layout_b=st.sampled_from(LAYOUTS),
-       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+@given(**PRODUCTS)
 def test_matmul_is_the_product(m, k, n, layout_a, layout_b, dtype, seed):
     rng = np.random.default_rng(seed)
     a, b = _array(rng, (m, k), layout_a, dtype), _array(rng, (k, n), layout_b, dtype)
@@ -36,9 +38,7 @@ def test_matmul_is_the_product(m, k, n, layout_a, layout_b, dtype, seed):
     np.testing.assert_allclose(got, expected, rtol=0, atol=_tolerance(dtype, k) * 4)
 
 
-@given(m=st.integers(1, 40), k=st.integers(1, 40), n=st.integers(1, 40),
-       layout_a=st.sampled_from(LAYOUTS), layout_b=st.sampled_from(LAYOUTS),
-       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+@given(**PRODUCTS)
 def test_add_matmul_adds_into_out_in_place(m, k, n, layout_a, layout_b, dtype, seed):
     rng = np.random.default_rng(seed)
     a, b = _array(rng, (m, k), layout_a, dtype), _array(rng, (k, n), layout_b, dtype)
