@@ -22,6 +22,9 @@ blocks, in one process (NumPy, float32):
 * the weight gradients of one iteration's largest layers, ``dW += x^T dz``, as nn does it
   (``nn.blas.add_matmul``: ``gemm`` with beta = 1 accumulating into dW in place) against
   a product into a fresh array and an add, on the same BLAS;
+* D's first product on generated digits whose dark pixels are 0 (``nn.Sigmoid``'s floor)
+  against the same with 2 % of the pixels subnormal (1e-39), as a saturated generator's
+  sigmoid left them before the floor;
 * the whole conditional MNIST iteration of ``cgan bench`` (D step and G step, the paper
   preset's SGD), as built (every product and update through nn.blas, on SciPy's BLAS)
   against ``nn.blas.expressions_only()`` (the plain NumPy expressions: products on
@@ -204,6 +207,20 @@ def main(argv=None) -> int:
     rows.append(("weight gradients of D's two maxout layers and G's two 1200-wide layers "
                  "(alternative: the product into a fresh array, then +=)",
                  best_ms(gemm_in_place, args.repeat, 5), best_ms(product_then_add, args.repeat, 5)))
+
+    # subnormal inputs: D's first product on generated digits with 2 % of the pixels
+    # subnormal (as a saturated sigmoid output left them) against the same pixels at 0
+    # (what nn.Sigmoid's floor gives)
+    rng = np.random.default_rng(0)
+    pixels = rng.random((100, 784), dtype=np.float32)
+    dark = rng.random(pixels.shape) < 0.02
+    floored, subnormal = pixels.copy(), pixels.copy()
+    floored[dark], subnormal[dark] = 0.0, 1e-39
+    w1 = d.params["0.x.1.W"]  # 784 x (240 units x 5 pieces)
+    rows.append(("D's first product on 100 generated digits, 2 % of the pixels dark "
+                 "(alternative: those pixels subnormal, 1e-39, instead of 0)",
+                 best_ms(lambda: nn.matmul(floored, w1), args.repeat, 5),
+                 best_ms(lambda: nn.matmul(subnormal, w1), args.repeat, 5)))
 
     if args.rounds:
         built, plain = whole_iteration(args.rounds)
