@@ -154,12 +154,13 @@ def _affine_forward(W, b, x):
     return z
 
 
-def _affine_backward(layer: Layer, x, dz, param_grads: bool, input_grad: bool):
-    """Backward of z = x W + b: dW += x^T dz, db += sum_batch dz, dx = dz W^T."""
+def _affine_backward(layer: Layer, x, dz, param_grads: bool, input_grad: bool, weight: str = "W"):
+    """Backward of z = x W + b: dW += x^T dz, db += sum_batch dz, dx = dz W^T.
+    ``weight``: W's key in the layer's params (b's is "b")."""
     if param_grads:
-        add_matmul(layer.grads["W"], x.T, dz)  # dW += x^T dz, by the product itself
+        add_matmul(layer.grads[weight], x.T, dz)  # dW += x^T dz, by the product itself
         layer.grads["b"] += dz.sum(axis=0)
-    return matmul(dz, layer.params["W"].T) if input_grad else None
+    return matmul(dz, layer.params[weight].T) if input_grad else None
 
 
 def _check_width(layer: Layer, x, width: int) -> None:
@@ -671,22 +672,20 @@ class Projection(_Composite):
             raise ValueError(f"{self!r}: the features have shape {tuple(h.shape)}, expected "
                              f"({y.shape[0]}, {self.width})")
         embedded = matmul(y, self.params["V"])                # (batch, F): each row's label
-        out = matmul(h, self.params["w"])
-        out += self.params["b"]
+        out = _affine_forward(self.params["w"], self.params["b"], h)
         out += (h * embedded).sum(axis=1, keepdims=True)
         return out, (h, y, embedded, cache)
 
     def backward(self, dy, cache, *, param_grads: bool = True, input_grad: bool = True):
         h, y, embedded, features_cache = cache
         if param_grads:
-            add_matmul(self.grads["w"], h.T, dy)
-            self.grads["b"] += dy.sum(axis=0)
             add_matmul(self.grads["V"], y.T, dy * h)
         needs_features = input_grad or (param_grads and bool(self.features.params))
+        # the h w + b term: dw, db, and its part of dL/dh, dy w^T
+        dh = _affine_backward(self, h, dy, param_grads, needs_features, weight="w")
         dx = None
         if needs_features:
-            dh = dy * embedded
-            add_matmul(dh, dy, self.params["w"].T)
+            dh += dy * embedded
             dx = self.features.backward(dh, features_cache, param_grads=param_grads,
                                         input_grad=input_grad)
         if not input_grad:

@@ -95,12 +95,11 @@ def environment() -> dict:
         pass
     import scipy
 
+    from cgan.experiments.mnist.bench import blas_build
+
     def blas_of(module) -> str:
-        try:
-            deps = module.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
-            return f"{deps.get('name')} {deps.get('version')}"
-        except Exception:  # older releases: no dict mode
-            return "unknown"
+        build = blas_build(module)
+        return f"{build.get('name')} {build.get('version')}" if build else "unknown"
 
     # the layers' products and the optimisers' updates run on SciPy's BLAS (nn.blas),
     # everything else on NumPy's

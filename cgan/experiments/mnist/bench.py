@@ -147,10 +147,11 @@ def time_products(products, backend, repeat: int = 7, inner: int = 5) -> float:
         b = backend.uniform((p.n, p.k) if p.layout == "nt" else (p.k, p.n))
         a_op = a.T if p.layout == "tn" else a
         b_op = b.T if p.layout == "nt" else b
-        out = xp.empty((p.m, p.n), dtype=backend.dtype)
         # as the layers run them (nn.blas): weight gradients added into the gradient,
         # the other products into a new array
         if p.layout == "tn":
+            out = xp.zeros((p.m, p.n), dtype=backend.dtype)
+
             def product():
                 nn.add_matmul(out, a_op, b_op)
         else:
@@ -496,16 +497,20 @@ def blas_facts() -> list[dict]:
         return [{"owner": owner(info.get("filepath")), **{key: info.get(key) for key in keys}}
                 for info in threadpool_info() if info.get("user_api") == "blas"]
     threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")
-    facts = []
-    for name, module in (("NumPy", numpy), ("SciPy", scipy)):
-        try:
-            blas = module.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        except Exception:  # releases without mode="dicts": say nothing rather than guess
-            continue
-        facts.append({"owner": name, "internal_api": blas.get("name"), "version": blas.get("version"),
-                      "num_threads": int(threads) if threads and threads.isdigit() else None,
-                      "architecture": None, "threading_layer": None})
-    return facts
+    return [{"owner": name, "internal_api": blas.get("name"), "version": blas.get("version"),
+             "num_threads": int(threads) if threads and threads.isdigit() else None,
+             "architecture": None, "threading_layer": None}
+            for name, blas in (("NumPy", blas_build(numpy)), ("SciPy", blas_build(scipy))) if blas]
+
+
+def blas_build(module) -> dict:
+    """The BLAS ``module`` (numpy or scipy) was built with, from its build configuration
+    (``name``, ``version``, ...); empty where the release cannot say (no mode="dicts"):
+    nothing rather than a guess."""
+    try:
+        return dict(module.show_config(mode="dicts")["Build Dependencies"]["blas"])
+    except Exception:
+        return {}
 
 
 def describe_blas(facts: list[dict]) -> str:
