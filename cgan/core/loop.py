@@ -126,14 +126,22 @@ class Tally:
 
 
 def train_minibatches(t: Training, batches: int, rows: Callable, *, tally: Tally | None = None,
-                      bar: Progress | None = None, where: str = "", note: str = "") -> Tally:
-    """``batches`` minibatches, the i-th read by ``rows(i)`` -> (x, y), through ``t.update``."""
+                      bar: Progress | None = None, where: str = "", note: str = "",
+                      close_block: bool = False) -> Tally:
+    """``batches`` minibatches, the i-th read by ``rows(i)`` -> (x, y), through ``t.update``.
+
+    ``close_block``: when the minibatches run out inside a block of discriminator steps
+    (fewer than ``t.critic_steps()`` since the last generator step), the generator still
+    takes its step after the shortened block, on the last minibatch's conditions: what the
+    WGAN code does at the end of each pass over the data (its inner loop stops when the
+    data does). Without it those discriminator steps go without a generator step."""
     tally = tally or Tally()
     first, then = t.update.first, t.update.then
     waited = 0  # discriminator steps since the last generator step (this call's)
+    x = y = None
     for i in bar if bar is not None else range(batches):
         if t.max_updates is not None and t.opt.g.updates >= t.max_updates:
-            break
+            return tally
         x, y = rows(i)
         tally.add(first(t.pair, t.opt, t.draw.minibatch(x, y), t.objective))
         waited += 1
@@ -145,6 +153,9 @@ def train_minibatches(t: Training, batches: int, rows: Callable, *, tally: Tally
             means = tally.means()
             bar.set(d_loss=means["d_loss"], g_loss=means["g_loss"], D_x=means["d_real"],
                     D_G_z=means["d_fake"])
+    if close_block and then is not None and waited > 0 and not (
+            t.max_updates is not None and t.opt.g.updates >= t.max_updates):
+        tally.add(then(t.pair, t.opt, t.draw.minibatch(x, y), t.objective))
     return tally
 
 
@@ -165,7 +176,7 @@ def train_epoch(t: Training, epoch: int, *, label: str | None = None, note: str 
     start = time.perf_counter()
     bar = Progress(range(batches), label, every_s=15.0) if label else None
     tally = train_minibatches(t, batches, lambda i: t.data.rows(order[i * size:(i + 1) * size]),
-                              bar=bar, where=f"epoch {epoch}", note=note)
+                              bar=bar, where=f"epoch {epoch}", note=note, close_block=True)
     tally.check_finite(f"epoch {epoch}, iteration {max(tally.counts['d_loss'], tally.counts['g_loss'])}", note)
     paced = t.opt.d if t.update.paced_by == "d" else t.opt.g
     record = {"epoch": epoch, **tally.means(), "lr": paced.current_lr, "momentum": paced.current_momentum,

@@ -50,7 +50,9 @@ def test_the_registry():
 
 
 @pytest.mark.parametrize("rule, k, d_updates, g_updates", [
-    ("alternating", 1, 5, 5), ("alternating", 2, 5, 2), ("simultaneous", 1, 5, 5),
+    # k = 2 over 5 minibatches: generator steps after discriminator steps 2, 4 and, the
+    # epoch's data ending inside a block, 5
+    ("alternating", 1, 5, 5), ("alternating", 2, 5, 3), ("simultaneous", 1, 5, 5),
     ("discriminator", 1, 5, 0), ("regression", 1, 0, 5),
 ])
 def test_one_epoch_of_each_rule(rule, k, d_updates, g_updates):
@@ -80,16 +82,33 @@ def test_the_wgan_codes_critic_schedule():
 def test_the_loop_follows_a_critic_schedule():
     """Generator steps come after the scheduled number of critic steps, counted afresh at
     each epoch: with 3 critic steps for the first 2 generator steps and 2 after, 15
-    minibatches give generator steps after critic steps 3, 6, 8, 10, 12 and 14."""
+    minibatches give generator steps after critic steps 3, 6, 8, 10, 12 and 14, and after
+    15, where the epoch's data ends inside a block (as the WGAN code does)."""
     t = toy(objective=Wasserstein(clip=0.05), k_steps=2, batch=8)
     t.data = Points(t.backend, n=120)
     t.critic_schedule = critic_warmup_schedule(2, warmup=3, first=2, every=1000)
     train_epoch(t, 1)
-    assert (t.opt.d.updates, t.opt.g.updates) == (15, 6)
+    assert (t.opt.d.updates, t.opt.g.updates) == (15, 7)
+    train_epoch(t, 2)  # a fresh block at the epoch's start: 2 critic steps per generator step
+    assert (t.opt.d.updates, t.opt.g.updates) == (30, 15)
     plain = toy(objective=Wasserstein(clip=0.05), k_steps=2, batch=8)
     plain.data = Points(plain.backend, n=120)
     train_epoch(plain, 1)
-    assert (plain.opt.d.updates, plain.opt.g.updates) == (15, 7)
+    assert (plain.opt.d.updates, plain.opt.g.updates) == (15, 8)
+
+
+def test_a_block_cut_by_the_data_is_closed_only_at_an_epochs_end():
+    """train_epoch closes a shortened block with a generator step; train_minibatches alone
+    (the benchmarks, the toy demos, which call it for a slice of steps) does not, and
+    neither does an epoch that stopped at max_updates."""
+    t = toy(k_steps=3, batch=8)
+    train_minibatches(t, 5, lambda i: t.data.rows(np.arange(i * 8, i * 8 + 8)))
+    assert (t.opt.d.updates, t.opt.g.updates) == (5, 1)
+    train_minibatches(t, 5, lambda i: t.data.rows(np.arange(i * 8, i * 8 + 8)), close_block=True)
+    assert (t.opt.d.updates, t.opt.g.updates) == (10, 3)
+    stopped = toy(k_steps=3, max_updates=1)
+    train_epoch(stopped, 1)
+    assert (stopped.opt.d.updates, stopped.opt.g.updates) == (3, 1)
 
 
 def test_max_updates_stops_the_generator():
