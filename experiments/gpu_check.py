@@ -15,6 +15,10 @@ time limit so that the whole check stays under about 8 minutes:
 
 MNIST comes from ``--data-dir`` (the four IDX files, as ``cgan`` keeps them in
 ``~/.cache/cgan-numpy/mnist``); nothing is downloaded.
+
+``--backend numpy`` runs the same steps on the CPU: a rehearsal of the script itself on a
+machine without a GPU (slow; the figures are the CPU's), so that a short GPU window is not
+spent on a broken step.
 """
 
 from __future__ import annotations
@@ -31,6 +35,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Each step's time limit in seconds on the GPU: 480 s (8 minutes) together, so that the
+# whole check fits a 10-minute command with the start-up around it. A step that runs out
+# is recorded as "timeout" and the check goes on.
+LIMITS = {"tests": 180, "bench": 100, "train": 60, "eval": 40}
+
 
 def run(cmd: list[str], log: Path, timeout: float, env: dict) -> dict:
     """Run a command with a time limit; its output goes to ``log``."""
@@ -44,6 +53,12 @@ def run(cmd: list[str], log: Path, timeout: float, env: dict) -> dict:
             code = "timeout"
     return {"command": " ".join(cmd), "exit": code, "seconds": round(time.perf_counter() - start, 1),
             "log": str(log)}
+
+
+def atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def versions() -> dict:
@@ -90,7 +105,12 @@ def main(argv=None) -> int:
                         help="the directory with MNIST's four IDX files")
     parser.add_argument("--out", default="runs/gpu-check", help="report and runs (default runs/gpu-check)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs of each timed preset (default 3)")
+    parser.add_argument("--backend", choices=("cupy", "numpy"), default="cupy",
+                        help="cupy (the check); numpy: a rehearsal of this script on the CPU")
     args = parser.parse_args(argv)
+    backend = args.backend
+    # a rehearsal on the CPU is slower: give its steps room, the figures are not the point
+    slack = 1.0 if backend == "cupy" else 6.0
     out = (ROOT / args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
@@ -100,17 +120,27 @@ def main(argv=None) -> int:
     report: dict = {"date": time.strftime("%Y-%m-%d %H:%M"), "versions": versions(), "steps": {}}
     started = time.perf_counter()
 
-    step = run([sys.executable, "-m", "pytest", "-q", "-x", "--backends", "cupy", "-p", "no:cacheprovider"],
-               out / "pytest-cupy.log", 240, env)
-    step.update(pytest_counts(out / "pytest-cupy.log"))
+    def save() -> None:
+        """Write the report so far: a check cut short by its window keeps what it measured."""
+        report["seconds"] = round(time.perf_counter() - started, 1)
+        atomic_write(out / "gpu-check.json", json.dumps(report, indent=2) + "\n")
+        atomic_write(out / "gpu-check.md", markdown(report))
+
+    report["backend"] = backend
+    step = run([sys.executable, "-m", "pytest", "-q", "-x", "--backends", backend, "-p", "no:cacheprovider"],
+               out / f"pytest-{backend}.log", LIMITS["tests"] * slack, env)
+    step.update(pytest_counts(out / f"pytest-{backend}.log"))
     report["steps"]["tests_cupy"] = step
+    save()
     print("tests:", step.get("summary"), flush=True)
 
-    step = run(cgan + ["bench", "--backend", "cupy", "--quick", "--json", str(out / "bench-cupy.json"),
-                       "--doc", str(out / "bench-cupy.md")], out / "bench.log", 150, env)
-    if (out / "bench-cupy.json").exists():
-        step["result"] = json.loads((out / "bench-cupy.json").read_text())
+    bench_json = out / f"bench-{backend}.json"
+    step = run(cgan + ["bench", "--backend", backend, "--quick", "--json", str(bench_json),
+                       "--doc", str(out / f"bench-{backend}.md")], out / "bench.log", LIMITS["bench"] * slack, env)
+    if bench_json.exists():
+        step["result"] = json.loads(bench_json.read_text())
     report["steps"]["bench"] = step
+    save()
     print("bench:", step["exit"], step["seconds"], "s", flush=True)
 
     for preset in ("original", "default"):
@@ -119,9 +149,9 @@ def main(argv=None) -> int:
             import shutil
 
             shutil.rmtree(run_dir)
-        step = run(cgan + ["train", "mnist", "--preset", preset, "--backend", "cupy", "--epochs",
+        step = run(cgan + ["train", "mnist", "--preset", preset, "--backend", backend, "--epochs",
                            str(args.epochs), "--out", str(run_dir), "--quiet"],
-                   out / f"train-{preset}.log", 120, env)
+                   out / f"train-{preset}.log", LIMITS["train"] * slack, env)
         metrics = read_metrics(run_dir)
         step["epochs"] = [{k: r.get(k) for k in ("epoch", "train_seconds", "eval_seconds", "valid_ll",
                                                  "d_real", "d_fake")} for r in metrics]
@@ -130,17 +160,18 @@ def main(argv=None) -> int:
             step["median_train_seconds_per_epoch"] = per_epoch
             step["ms_per_iteration"] = 1000 * per_epoch / metrics[-1]["updates"] * len(metrics)
             step["projected_300_epochs_minutes"] = 300 * per_epoch / 60
-        ev = run(cgan + ["eval", str(run_dir), "--checkpoint", "latest", "--backend", "cupy", "--quiet"],
-                 out / f"eval-{preset}.log", 90, env)
+        report["steps"][f"train_{preset}"] = step
+        save()
+        ev = run(cgan + ["eval", str(run_dir), "--checkpoint", "latest", "--backend", backend, "--quiet"],
+                 out / f"eval-{preset}.log", LIMITS["eval"] * slack, env)
         if (run_dir / "eval.json").exists():
             ev["result"] = json.loads((run_dir / "eval.json").read_text())
         step["eval"] = ev
         report["steps"][f"train_{preset}"] = step
+        save()
         print(f"train {preset}:", step.get("median_train_seconds_per_epoch"), "s/epoch", flush=True)
 
-    report["seconds"] = round(time.perf_counter() - started, 1)
-    (out / "gpu-check.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "gpu-check.md").write_text(markdown(report))
+    save()
     print((out / "gpu-check.md").read_text())
     return 0
 
@@ -149,15 +180,22 @@ def _ms(value) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def _num(value, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
 def markdown(report: dict) -> str:
     v, s = report["versions"], report["steps"]
-    lines = [f"# GPU check, {report['date']}", "",
-             f"- GPU: {v.get('device') or v.get('gpu')} ({v.get('gpu')})",
+    on_cpu = report.get("backend", "cupy") == "numpy"
+    title = "GPU check rehearsed on the CPU (numpy backend)" if on_cpu else "GPU check"
+    lines = [f"# {title}, {report['date']}", "",
+             f"- GPU: {v.get('device') or v.get('gpu')}"
+             + (f" ({v.get('gpu')})" if v.get("device") else ""),
              f"- CUDA runtime {v.get('cuda_runtime')}, driver {v.get('cuda_driver')}; CuPy {v.get('cupy')}, "
              f"NumPy {v.get('numpy')}, PyTorch {v.get('torch')}, Python {v.get('python')}",
-             f"- whole check: {report['seconds']} s", ""]
+             f"- whole check: {report.get('seconds')} s", ""]
     t = s.get("tests_cupy", {})
-    lines.append(f"- tests on CuPy: {t.get('summary')} ({t.get('seconds')} s, exit {t.get('exit')})")
+    lines.append(f"- tests on {'NumPy' if on_cpu else 'CuPy'}: {t.get('summary')} ({t.get('seconds')} s, exit {t.get('exit')})")
     b = s.get("bench", {})
     for model, r in (b.get("result") or {}).get("models", {}).items():
         # the keys of cgan bench's JSON (cgan/experiments/mnist/bench.py, run_benchmark)
@@ -165,19 +203,22 @@ def markdown(report: dict) -> str:
         theirs = (r.get("torch_ms") or {}).get("median")
         ratio = (r.get("ratio_ours_over_torch") or {}).get("median")
         text = f"- bench {model}: ours {_ms(ours)} ms per iteration"
-        text += (f", PyTorch CUDA {_ms(theirs)} ms, ours / PyTorch {ratio:.2f}" if theirs is not None
+        text += (f", PyTorch {'CPU' if on_cpu else 'CUDA'} {_ms(theirs)} ms, ours / PyTorch {ratio:.2f}" if theirs is not None
                  else f", PyTorch: {r.get('torch_note', 'not run')}")
         lines.append(text)
-    if not b.get("result"):
+    if b and not b.get("result"):
         lines.append(f"- bench: exit {b.get('exit')} (see {b.get('log')})")
     for preset in ("original", "default"):
         r = s.get(f"train_{preset}", {})
         e = (r.get("eval") or {}).get("result") or {}
-        lines.append(f"- train {preset}: {r.get('median_train_seconds_per_epoch')} s per epoch "
-                     f"({r.get('ms_per_iteration')} ms per iteration), 300 epochs projected "
-                     f"{r.get('projected_300_epochs_minutes')} min; eval {r.get('eval', {}).get('seconds')} s "
-                     f"(Parzen {e.get('parzen_ll')} in {e.get('parzen_seconds')} s, label accuracy "
-                     f"{(e.get('label_accuracy') or {}).get('overall')})")
+        if not r:
+            continue
+        lines.append(f"- train {preset}: {_num(r.get('median_train_seconds_per_epoch'), 2)} s per epoch "
+                     f"({_num(r.get('ms_per_iteration'), 2)} ms per iteration; exit {r.get('exit')}), "
+                     f"300 epochs projected {_num(r.get('projected_300_epochs_minutes'), 1)} min; "
+                     f"eval {(r.get('eval') or {}).get('seconds')} s "
+                     f"(Parzen {_num(e.get('parzen_ll'), 1)} in {_num(e.get('parzen_seconds'), 2)} s, "
+                     f"label accuracy {(e.get('label_accuracy') or {}).get('overall')})")
     return "\n".join(lines) + "\n"
 
 

@@ -36,3 +36,19 @@ def test_report_shows_the_benchmark_figures():
     assert "bench cgan: ours 1.100 ms per iteration, PyTorch CUDA 0.550 ms, ours / PyTorch 2.00" in text
     assert "bench gan: ours 2.000 ms per iteration, PyTorch: PyTorch is not installed" in text
     assert "300 epochs projected 10.0 min" in text
+
+
+def test_a_rehearsal_on_the_cpu_says_so():
+    gpu_check = load_gpu_check()
+    report = {"date": "2026-12-03 13:00", "seconds": 900.0, "backend": "numpy",
+              "versions": {"gpu": None, "cupy_error": "ModuleNotFoundError('cupy')"},
+              "steps": {"tests_cupy": {"summary": "650 passed", "seconds": 80, "exit": 0}}}
+    text = gpu_check.markdown(report)
+    assert text.startswith("# GPU check rehearsed on the CPU (numpy backend), 2026-12-03 13:00")
+    assert "- tests on NumPy: 650 passed (80 s, exit 0)" in text
+    assert "bench" not in text  # not run yet: no line
+
+
+def test_the_steps_fit_eight_minutes():
+    limits = load_gpu_check().LIMITS
+    assert limits["tests"] + limits["bench"] + 2 * (limits["train"] + limits["eval"]) <= 480
