@@ -34,6 +34,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cgan.data.mnist_fetch import MNIST_FILES  # noqa: E402  (the four files' names)
 
 # Each step's time limit in seconds on the GPU: 480 s (8 minutes) together, so that the
 # whole check fits a 10-minute command with the start-up around it. A step that runs out
@@ -115,7 +118,20 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     if args.data_dir:
-        env["CGAN_DATA_DIR"] = str(Path(args.data_dir).resolve())
+        data = Path(args.data_dir).resolve()
+        missing = [name for name in MNIST_FILES if not (data / name).exists() and not (data / f"{name}.gz").exists()]
+        if missing:
+            print(f"gpu_check: {data} lacks {', '.join(missing)} (or their .gz): copy the four MNIST files "
+                  "there (e.g. from ~/.cache/cgan-numpy/mnist); nothing is downloaded", file=sys.stderr)
+            return 2
+        # every command finds MNIST in $CGAN_DATA_DIR/mnist: a link to the directory given
+        root = out / "data-root"
+        root.mkdir(exist_ok=True)
+        link = root / "mnist"
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(data, target_is_directory=True)
+        env["CGAN_DATA_DIR"] = str(root)
     cgan = [sys.executable, "-m", "cgan.cli"]
     report: dict = {"date": time.strftime("%Y-%m-%d %H:%M"), "versions": versions(), "steps": {}}
     started = time.perf_counter()

@@ -52,3 +52,14 @@ def test_a_rehearsal_on_the_cpu_says_so():
 def test_the_steps_fit_eight_minutes():
     limits = load_gpu_check().LIMITS
     assert limits["tests"] + limits["bench"] + 2 * (limits["train"] + limits["eval"]) <= 480
+
+
+def test_mnist_missing_from_the_data_dir_stops_before_any_step(tmp_path, capsys):
+    """Nothing is downloaded on the GPU machine: a data directory without the four files is
+    refused at once, by name."""
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"")
+    code = load_gpu_check().main(["--data-dir", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "lacks train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte" in err
+    assert not (tmp_path / "out" / "gpu-check.json").exists()
