@@ -5,7 +5,9 @@ Run it through ``experiments/gpu_check.sh`` on any machine with CUDA and CuPy in
 time limit so that the whole check stays under about 8 minutes:
 
 1. the whole test suite on the CuPy backend (``pytest --backends cupy``);
-2. ``cgan bench --backend cupy --quick`` (against PyTorch CUDA where PyTorch is installed);
+2. ``cgan bench --backend cupy --quick`` (against PyTorch CUDA where PyTorch is installed),
+   then ``experiments/bench_fused.py`` (the one-kernel optimiser updates against the
+   array expressions);
 3. a few epochs of the ``original`` preset (the 300-epoch schedule of the original code,
    conditional networks) and of the ``default`` preset on CuPy, each timed, then
    ``cgan eval`` on each (Parzen, label accuracy, Frechet), timed;
@@ -41,7 +43,7 @@ from cgan.data.mnist_fetch import MNIST_FILES  # noqa: E402  (the four files' na
 # Each step's time limit in seconds on the GPU: 480 s (8 minutes) together, so that the
 # whole check fits a 10-minute command with the start-up around it. A step that runs out
 # is recorded as "timeout" and the check goes on.
-LIMITS = {"tests": 180, "bench": 100, "train": 60, "eval": 40}
+LIMITS = {"tests": 170, "bench": 95, "fused": 25, "train": 55, "eval": 40}
 
 
 def run(cmd: list[str], log: Path, timeout: float, env: dict) -> dict:
@@ -157,6 +159,14 @@ def main(argv=None) -> int:
         step["result"] = json.loads(bench_json.read_text())
     report["steps"]["bench"] = step
     save()
+
+    fused_json = out / f"bench-fused-{backend}.json"
+    step = run([sys.executable, "experiments/bench_fused.py", "--backend", backend, "--json", str(fused_json)],
+               out / "bench-fused.log", LIMITS["fused"] * slack, env)
+    if fused_json.exists():
+        step["result"] = json.loads(fused_json.read_text())
+    report["steps"]["fused"] = step
+    save()
     print("bench:", step["exit"], step["seconds"], "s", flush=True)
 
     for preset in ("original", "default"):
@@ -224,6 +234,14 @@ def markdown(report: dict) -> str:
         lines.append(text)
     if b and not b.get("result"):
         lines.append(f"- bench: exit {b.get('exit')} (see {b.get('log')})")
+    f = s.get("fused", {})
+    for what, r in ((f.get("result") or {}).get("rows") or {}).items():
+        lines.append(f"- one-kernel updates, {what}: {_ms(r.get('fused'))} ms against "
+                     f"{_ms(r.get('plain'))} ms with the array expressions")
+    if on_cpu and f.get("result"):
+        lines.append("  (on NumPy both paths are nn.blas's: these rows only rehearse the step)")
+    if f and not f.get("result"):
+        lines.append(f"- one-kernel updates: exit {f.get('exit')} (see {f.get('log')})")
     for preset in ("original", "default"):
         r = s.get(f"train_{preset}", {})
         e = (r.get("eval") or {}).get("result") or {}

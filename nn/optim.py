@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from . import fused
 from .backend import array_module
 from .blas import axpy, scale
 
@@ -205,6 +206,8 @@ class SGD(_Optimizer):
 
     def _update(self, key, p, g, lr) -> None:
         v = self.velocity[key]
+        if fused.sgd_momentum(p, v, g, lr, self._m):  # CuPy: one kernel (nn/fused.py)
+            return
         # v <- m v - lr g;  p <- p + v.  In place, by BLAS on NumPy (nn.blas): no
         # temporary lr * g, and both cores (docs/performance.md).
         scale(self._m, v)
@@ -258,6 +261,8 @@ class Adam(_Optimizer):
 
     def _update(self, key, p, g, lr) -> None:
         m, v = self.m[key], self.v[key]
+        if fused.adam(p, m, v, g, self.beta1, self.beta2, self._eps, lr * self._scale):
+            return  # CuPy: one kernel (nn/fused.py)
         xp = array_module(p)
         # Speed: every intermediate goes through one work array per parameter, kept
         # between steps, instead of seven new arrays a step, and the scaled adds are done
@@ -308,6 +313,8 @@ class RMSProp(_Optimizer):
 
     def _update(self, key, p, g, lr) -> None:
         s = self.square_avg[key]
+        if fused.rmsprop(p, s, g, self.alpha, self.eps, lr):  # CuPy: one kernel (nn/fused.py)
+            return
         xp = array_module(p)
         # one work array per parameter and in-place scaled adds, as in Adam
         work = self._work.get(key)

@@ -27,6 +27,8 @@ def test_report_shows_the_benchmark_figures():
               "steps": {"tests_cupy": {"summary": "600 passed", "seconds": 100, "exit": 0},
                         "bench": {"result": {"models": {"cgan": entry, "gan": {
                             "ours_ms": summarize([2.0]), "torch_note": "PyTorch is not installed"}}}},
+                        "fused": {"result": {"backend": "cupy", "rows": {
+                            "whole conditional iteration (median of rounds)": {"fused": 1.5, "plain": 2.0}}}},
                         "train_original": {"median_train_seconds_per_epoch": 2.0, "ms_per_iteration": 4.0,
                                            "projected_300_epochs_minutes": 10.0,
                                            "eval": {"seconds": 3, "result": {"parzen_ll": 1.0,
@@ -36,6 +38,8 @@ def test_report_shows_the_benchmark_figures():
     assert "bench cgan: ours 1.100 ms per iteration, PyTorch CUDA 0.550 ms, ours / PyTorch 2.00" in text
     assert "bench gan: ours 2.000 ms per iteration, PyTorch: PyTorch is not installed" in text
     assert "300 epochs projected 10.0 min" in text
+    assert ("one-kernel updates, whole conditional iteration (median of rounds): 1.500 ms against "
+            "2.000 ms with the array expressions") in text
 
 
 def test_a_rehearsal_on_the_cpu_says_so():
@@ -51,7 +55,7 @@ def test_a_rehearsal_on_the_cpu_says_so():
 
 def test_the_steps_fit_eight_minutes():
     limits = load_gpu_check().LIMITS
-    assert limits["tests"] + limits["bench"] + 2 * (limits["train"] + limits["eval"]) <= 480
+    assert limits["tests"] + limits["bench"] + limits["fused"] + 2 * (limits["train"] + limits["eval"]) <= 480
 
 
 def test_mnist_missing_from_the_data_dir_stops_before_any_step(tmp_path, capsys):
