@@ -9,6 +9,9 @@ against the expressions (``nn.fused.plain_updates``).
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import numpy as np
 import pytest
 
@@ -105,6 +108,41 @@ def test_the_python_stand_in_can_fail():
         assert not np.allclose(v2, v)
     finally:
         fused.KERNELS["sgd_momentum"] = good
+
+
+def cuda_source(kernels: dict) -> str:
+    """Each kernel as CUDA C, for float and double, the way an elementwise kernel sees its
+    arguments: every input a value of type T, every output a reference to its element."""
+    out = []
+    for T in ("float", "double"):
+        for name, (ins, outs, body) in kernels.items():
+            params = [f"const {T} {p.split()[-1]}" for p in ins.split(",")]
+            params += [f"{T} *raw_{p.split()[-1]}" for p in outs.split(",")]
+            refs = " ".join(f"{T} &{p.split()[-1]} = raw_{p.split()[-1]}[i];" for p in outs.split(","))
+            out.append(f"""extern "C" __global__ void k_{name}_{T}({", ".join(params)}, int size) {{
+    typedef {T} T;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < size; i += blockDim.x * gridDim.x) {{
+        {refs}
+        {body};
+    }}
+}}""")
+    return "\n".join(out) + "\n"
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="needs the CUDA compiler (nvcc)")
+def test_the_kernel_bodies_compile_as_cuda(tmp_path):
+    """The bodies are CUDA C for float and double (a typo or a missing overload would
+    otherwise show only on a GPU); and a wrong one does not compile."""
+    def compiles(kernels) -> subprocess.CompletedProcess:
+        (tmp_path / "k.cu").write_text(cuda_source(kernels))
+        return subprocess.run(["nvcc", "-c", str(tmp_path / "k.cu"), "-o", str(tmp_path / "k.o")],
+                              capture_output=True, text=True, timeout=120)
+
+    done = compiles(fused.KERNELS)
+    assert done.returncode == 0, done.stdout + done.stderr
+    ins, outs, body = fused.KERNELS["adam"]
+    broken = compiles({"adam": (ins, outs, body.replace("step *", "stepp *"))})
+    assert broken.returncode != 0 and "stepp" in broken.stdout + broken.stderr
 
 
 def test_numpy_arrays_are_left_to_the_expressions():
