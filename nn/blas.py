@@ -33,6 +33,8 @@ from __future__ import annotations
 import numpy
 from scipy.linalg import blas as _blas
 
+from .switch import Switch
+
 __all__ = ["matmul", "add_matmul", "axpy", "scale", "expressions_only"]
 
 _GEMM = {numpy.dtype(numpy.float32): _blas.sgemm, numpy.dtype(numpy.float64): _blas.dgemm}
@@ -40,29 +42,21 @@ _AXPY = {numpy.dtype(numpy.float32): _blas.saxpy, numpy.dtype(numpy.float64): _b
 _SCAL = {numpy.dtype(numpy.float32): _blas.sscal, numpy.dtype(numpy.float64): _blas.dscal}
 
 
-_ENABLED = True
+# the in-place BLAS path; expressions_only() turns it off
+_FAST_PATH = Switch()
 
 
-class expressions_only:
+def expressions_only():
     """``with nn.blas.expressions_only(): ...`` runs every function here as its plain
     expression (``a @ b``, ``out += a @ b``, ...) on NumPy's own BLAS: the readable path,
     kept to measure what this module buys (``experiments/bench_levers.py``) and to rule it
     out when a result looks wrong. Not thread-safe: it sets a module-wide switch."""
-
-    def __enter__(self):
-        global _ENABLED
-        self._before, _ENABLED = _ENABLED, False
-        return self
-
-    def __exit__(self, *exc):
-        global _ENABLED
-        _ENABLED = self._before
-        return False
+    return _FAST_PATH.off()
 
 
 def _updatable(y) -> bool:
     """``y`` is a NumPy array BLAS can write in place: float32/64, C-contiguous, writeable."""
-    return (_ENABLED and type(y) is numpy.ndarray and y.dtype in _GEMM and y.flags.c_contiguous
+    return (_FAST_PATH.on and type(y) is numpy.ndarray and y.dtype in _GEMM and y.flags.c_contiguous
             and y.flags.writeable and y.size > 0)
 
 
@@ -87,7 +81,7 @@ def _gemm_operands(a, b, dtype):
     BLAS is column-major, and a C-contiguous result ``c`` is ``c^T`` read column-major, so
     BLAS is asked for ``c^T = b^T a^T``.
     """
-    if not (_ENABLED and type(a) is numpy.ndarray and type(b) is numpy.ndarray and dtype in _GEMM
+    if not (_FAST_PATH.on and type(a) is numpy.ndarray and type(b) is numpy.ndarray and dtype in _GEMM
             and a.dtype == dtype and b.dtype == dtype and a.ndim == 2 and b.ndim == 2
             and a.shape[1] == b.shape[0] and a.size > 0 and b.size > 0):
         return None

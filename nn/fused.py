@@ -10,7 +10,7 @@ state and the parameter in place.
 
 Each function takes the arrays and the step's scalars, and returns True when it did the
 update, False when the caller must (NumPy arrays, whose updates nn.blas does, mixed
-dtypes or shapes, or inside :class:`plain_updates`). The kernels compute exactly the
+dtypes or shapes, or inside ``plain_updates()``). The kernels compute exactly the
 optimisers' documented updates (nn/optim.py), to rounding: a kernel may contract a
 multiply and an add into one (FMA). Each kernel body is also plain Python over arrays,
 which is how the tests check its arithmetic on machines without a GPU.
@@ -22,6 +22,7 @@ arrays' own module, so only nn/backend.py imports CuPy.
 from __future__ import annotations
 
 from .backend import array_module
+from .switch import Switch
 
 __all__ = ["sgd_momentum", "adam", "rmsprop", "plain_updates", "KERNELS"]
 
@@ -43,24 +44,16 @@ KERNELS = {
         "s = alpha * s + one_minus_alpha * (g * g); p -= lr * (g / (sqrt(s) + eps))"),
 }
 
-_ENABLED = True
+# the one-kernel path; plain_updates() turns it off
+_FAST_PATH = Switch()
 _compiled: dict = {}
 
 
-class plain_updates:
+def plain_updates():
     """``with nn.fused.plain_updates(): ...`` makes every function here return False, so
     the optimisers update with their array expressions: to measure what the kernels buy
     and to rule them out when a result looks wrong. Not thread-safe: a module-wide switch."""
-
-    def __enter__(self):
-        global _ENABLED
-        self._before, _ENABLED = _ENABLED, False
-        return self
-
-    def __exit__(self, *exc):
-        global _ENABLED
-        _ENABLED = self._before
-        return False
+    return _FAST_PATH.off()
 
 
 def _kernel(xp, name: str):
@@ -68,15 +61,13 @@ def _kernel(xp, name: str):
     kernel = _compiled.get(name)
     if kernel is None:
         in_params, out_params, body = KERNELS[name]
-        statements = "; ".join(s.strip() for s in body.split(";")) + ";"
-        kernel = _compiled[name] = xp.ElementwiseKernel(in_params, out_params, statements,
-                                                        f"cgan_{name}")
+        kernel = _compiled[name] = xp.ElementwiseKernel(in_params, out_params, body + ";", f"cgan_{name}")
     return kernel
 
 
 def _applies(arrays) -> bool:
     """CuPy arrays of one float dtype and shape, the updated ones C-contiguous."""
-    if not _ENABLED:
+    if not _FAST_PATH.on:
         return False
     first = arrays[0]
     xp = array_module(first)

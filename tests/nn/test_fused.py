@@ -44,7 +44,7 @@ def python_kernel(name: str):
 @pytest.fixture
 def kernels_in_python(monkeypatch):
     """nn.fused with its kernels run as Python on NumPy arrays."""
-    monkeypatch.setattr(fused, "_applies", lambda arrays: fused._ENABLED)
+    monkeypatch.setattr(fused, "_applies", lambda arrays: fused._FAST_PATH.on)
     monkeypatch.setattr(fused, "_kernel", lambda xp, name: python_kernel(name))
 
 
