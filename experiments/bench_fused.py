@@ -56,8 +56,7 @@ def main(argv=None) -> int:
     g = it.training.pair.generator
     rows = {}
 
-    def paths():
-        return (("fused", contextlib.nullcontext), ("plain", nn.fused.plain_updates))
+    paths = (("fused", contextlib.nullcontext), ("plain", nn.fused.plain_updates))
 
     optimisers = {"SGD momentum": lambda: nn.SGD(g.params, g.grads, lr=1e-6, momentum=0.5),
                   "Adam": lambda: nn.Adam(g.params, g.grads, lr=1e-6),
@@ -65,7 +64,7 @@ def main(argv=None) -> int:
     for name, make in optimisers.items():
         opt = make()
         best = {}
-        for path, switch in paths():
+        for path, switch in paths:
             with switch():
                 opt.step()  # compile, allocate work arrays
                 best[path] = min(timed_ms(opt.step, b, 20) for _ in range(args.repeat))
@@ -74,7 +73,7 @@ def main(argv=None) -> int:
     it.run(5)
     times = {"fused": [], "plain": []}
     for _ in range(args.rounds):
-        for path, switch in paths():
+        for path, switch in paths:
             with switch():
                 it.run(2)
                 times[path].append(timed_ms(lambda: it.run(1), b, 40))

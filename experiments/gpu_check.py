@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cgan.data.mnist_fetch import MNIST_FILES  # noqa: E402  (the four files' names)
+from nn.fileio import atomic_write  # noqa: E402
 
 # Each step's time limit in seconds on the GPU: 480 s (8 minutes) together, so that the
 # whole check fits a 10-minute command with the start-up around it. A step that runs out
@@ -59,12 +60,6 @@ def run(cmd: list[str], log: Path, timeout: float, env: dict) -> dict:
             code = "timeout"
     return {"command": " ".join(cmd), "exit": code, "seconds": round(time.perf_counter() - start, 1),
             "log": str(log)}
-
-
-def atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def versions() -> dict:
@@ -142,8 +137,10 @@ def main(argv=None) -> int:
     def save() -> None:
         """Write the report so far: a check cut short by its window keeps what it measured."""
         report["seconds"] = round(time.perf_counter() - started, 1)
-        atomic_write(out / "gpu-check.json", json.dumps(report, indent=2) + "\n")
-        atomic_write(out / "gpu-check.md", markdown(report))
+        for name, text in (("gpu-check.json", json.dumps(report, indent=2) + "\n"),
+                           ("gpu-check.md", markdown(report))):
+            with atomic_write(out / name, "w", encoding="utf-8") as f:
+                f.write(text)
 
     report["backend"] = backend
     # the tests that touch CuPy (the backend-parametrised ones carry "cupy" in their ids, the
@@ -163,6 +160,7 @@ def main(argv=None) -> int:
         step["result"] = json.loads(bench_json.read_text())
     report["steps"]["bench"] = step
     save()
+    print("bench:", step["exit"], step["seconds"], "s", flush=True)
 
     fused_json = out / f"bench-fused-{backend}.json"
     step = run([sys.executable, "experiments/bench_fused.py", "--backend", backend, "--json", str(fused_json)],
@@ -171,7 +169,7 @@ def main(argv=None) -> int:
         step["result"] = json.loads(fused_json.read_text())
     report["steps"]["fused"] = step
     save()
-    print("bench:", step["exit"], step["seconds"], "s", flush=True)
+    print("one-kernel updates:", step["exit"], step["seconds"], "s", flush=True)
 
     for preset in ("original", "default"):
         run_dir = out / f"mnist-cgan-{preset}"
@@ -197,7 +195,6 @@ def main(argv=None) -> int:
         if (run_dir / "eval.json").exists():
             ev["result"] = json.loads((run_dir / "eval.json").read_text())
         step["eval"] = ev
-        report["steps"][f"train_{preset}"] = step
         save()
         print(f"train {preset}:", step.get("median_train_seconds_per_epoch"), "s/epoch", flush=True)
 

@@ -139,8 +139,12 @@ def train_minibatches(t: Training, batches: int, rows: Callable, *, tally: Tally
     first, then = t.update.first, t.update.then
     waited = 0  # discriminator steps since the last generator step (this call's)
     x = y = None
+
+    def stopped() -> bool:
+        return t.max_updates is not None and t.opt.g.updates >= t.max_updates
+
     for i in bar if bar is not None else range(batches):
-        if t.max_updates is not None and t.opt.g.updates >= t.max_updates:
+        if stopped():
             return tally
         x, y = rows(i)
         tally.add(first(t.pair, t.opt, t.draw.minibatch(x, y), t.objective))
@@ -153,8 +157,7 @@ def train_minibatches(t: Training, batches: int, rows: Callable, *, tally: Tally
             means = tally.means()
             bar.set(d_loss=means["d_loss"], g_loss=means["g_loss"], D_x=means["d_real"],
                     D_G_z=means["d_fake"])
-    if close_block and then is not None and waited > 0 and not (
-            t.max_updates is not None and t.opt.g.updates >= t.max_updates):
+    if close_block and then is not None and waited > 0 and not stopped():
         tally.add(then(t.pair, t.opt, t.draw.minibatch(x, y), t.objective))
     return tally
 
